@@ -1,0 +1,1 @@
+"""taskgate's gateway: the Django + Channels project that pushes job states to clients."""

@@ -1,0 +1,110 @@
+"""The ``taskgate`` command: ``up`` (the whole stack), ``gateway``, ``worker``, ``flower``, ``manage``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+logger = logging.getLogger("taskgate")
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    import django
+
+    django.setup()
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    _setup_django()
+    from gateway.server import serve
+
+    serve(args.host, args.port, certfile=args.certfile, keyfile=args.keyfile)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tasks.celery_app import app
+
+    argv = ["worker", f"--loglevel={args.loglevel}", f"--concurrency={args.concurrency}", "--events"]
+    if args.hostname:
+        argv.append(f"--hostname={args.hostname}")
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_flower(args: argparse.Namespace) -> int:
+    from tasks.celery_app import app
+
+    argv = ["flower", f"--port={args.port}", f"--address={args.host}"]
+    if args.url_prefix:
+        argv.append(f"--url_prefix={args.url_prefix}")
+    app.start(argv)
+    return 0
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["taskgate manage", *args.rest])
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from gateway.cli.up import run_stack
+
+    return run_stack(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taskgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start gateway, worker, Flower (and Redis when REDIS_URL is unset)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--flower-port", type=int, default=5555)
+    up.add_argument("--no-flower", action="store_true")
+    up.add_argument("--data-dir", default="./.taskgate")
+    up.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    up.add_argument("--stop-timeout", type=float, default=30.0, help="seconds running jobs get on stop")
+    up.add_argument("--ready-timeout", type=float, default=90.0)
+    up.set_defaults(func=cmd_up)
+
+    gateway = sub.add_parser("gateway", help="serve the gateway (uvicorn) against REDIS_URL")
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8000)
+    gateway.add_argument("--certfile")
+    gateway.add_argument("--keyfile")
+    gateway.set_defaults(func=cmd_gateway)
+
+    worker = sub.add_parser("worker", help="run a Celery worker against REDIS_URL")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--hostname")
+    worker.set_defaults(func=cmd_worker)
+
+    flower = sub.add_parser("flower", help="run Flower against REDIS_URL")
+    flower.add_argument("--host", default="127.0.0.1")
+    flower.add_argument("--port", type=int, default=5555)
+    flower.add_argument("--url-prefix", default="")
+    flower.set_defaults(func=cmd_flower)
+
+    manage = sub.add_parser("manage", help="Django management commands (migrate, createsuperuser, ...)")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""One client socket's delivery state: what it watches, what it has seen, and its outbox.
+
+Every frame to the client goes through one bounded queue and one writer task, so frames
+leave in the order they were queued. Job events are filtered per watch: a watch sends its
+first frame (``accepted`` or ``snapshot``) before any event, never an event whose ``seq`` is
+not above the last one sent, and nothing after a terminal event. Push and fallback deliver
+through the same filter, so duplicates from either path are dropped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from gateway.protocol import CloseCode
+from tasks.state import STATE_EVENTS, JsonObject, State, dumps
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_EVENTS = frozenset(STATE_EVENTS[state] for state in State if state.terminal)
+MAX_PENDING = 256
+
+Sender = Callable[[str], Awaitable[None]]
+# (kind, job_id, payload, the watch an "activate" belongs to)
+_Item = tuple[str, str, JsonObject, "WatchState | None"]
+Closer = Callable[[int], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class WatchState:
+    """One job watched on one socket."""
+
+    job_id: str
+    after: int = -1
+    active: bool = False
+    done: bool = False
+    last_seq: int = -1
+    pending: list[JsonObject] = field(default_factory=list)
+    cancel_ref: str | None = None
+
+
+class Connection:
+    """Delivery for one socket. ``offer`` and ``reply`` never block; the writer sends."""
+
+    def __init__(
+        self,
+        send: Sender,
+        close: Closer,
+        *,
+        outbox_size: int,
+        send_timeout: float,
+        on_done: Callable[[str], None],
+    ) -> None:
+        self._send = send
+        self._close = close
+        self._send_timeout = send_timeout
+        self._on_done = on_done
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(outbox_size)
+        self._writer: asyncio.Task[None] | None = None
+        self.watches: dict[str, WatchState] = {}
+        self.closed = False
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def stop(self) -> None:
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            self._writer = None
+
+    # --- producers -------------------------------------------------------------------
+    def reply(self, payload: JsonObject) -> None:
+        """Queue a frame that is not a job event (error, pong)."""
+        self._put(("raw", "", payload, None))
+
+    def begin(self, job_id: str, after: int | None = None) -> WatchState:
+        """Start watching: events are held until :meth:`activate` sends the first frame."""
+        watch = WatchState(job_id=job_id, after=-1 if after is None else after)
+        self.watches[job_id] = watch
+        return watch
+
+    def activate(self, watch: WatchState, first: JsonObject) -> None:
+        """Queue the watch's first frame (``accepted`` or ``snapshot``)."""
+        self._put(("activate", watch.job_id, first, watch))
+
+    def offer(self, job_id: str, event: JsonObject) -> None:
+        """A job event from push or fallback; dropped unless this socket needs it."""
+        watch = self.watches.get(job_id)
+        if watch is None or watch.done:
+            return
+        self._put(("event", job_id, event, None))
+
+    def shutdown(self, code: int = CloseCode.GOING_AWAY) -> None:
+        """Close after the frames already queued (used on server shutdown)."""
+        self._put(("close", "", {"code": code}, None), force=True)
+
+    def _put(self, item: _Item, *, force: bool = False) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            if force:
+                self._abort(int(item[2].get("code", CloseCode.GOING_AWAY)))
+            else:
+                logger.warning("socket outbox full (%d frames): closing a slow reader", self._queue.maxsize)
+                self._abort(CloseCode.SLOW_CONSUMER)
+
+    def _abort(self, code: int) -> None:
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+        asyncio.get_running_loop().create_task(self._close(code))
+
+    # --- the writer ------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        while not self.closed:
+            kind, job_id, payload, owner = await self._queue.get()
+            if kind == "raw":
+                await self._write(payload)
+            elif kind == "activate" and owner is not None:
+                await self._activate(owner, payload)
+            elif kind == "event":
+                watch = self.watches.get(job_id)
+                if watch is None or watch.done:
+                    continue
+                if not watch.active:
+                    if len(watch.pending) >= MAX_PENDING:
+                        watch.pending.pop(0)
+                    watch.pending.append(payload)
+                    continue
+                await self._deliver(watch, payload)
+            elif kind == "close":
+                self.closed = True
+                await self._close(int(payload["code"]))
+                return
+
+    async def _activate(self, watch: WatchState, first: JsonObject) -> None:
+        if self.watches.get(watch.job_id) is not watch or watch.active:
+            return  # unwatched, or replaced by a newer watch, meanwhile
+        watch.active = True
+        seq = int(first.get("seq", 0))
+        watch.last_seq = max(seq, watch.after)
+        await self._write(first)
+        if first.get("event") == "snapshot" and State(first["state"]).terminal:
+            self._finish(watch)
+            return
+        pending, watch.pending = watch.pending, []
+        for event in sorted(pending, key=lambda e: int(e.get("seq", 0))):
+            if self.closed:
+                return
+            await self._deliver(watch, event)
+
+    async def _deliver(self, watch: WatchState, event: JsonObject) -> None:
+        seq = int(event.get("seq", 0))
+        if watch.done or seq <= watch.last_seq:
+            return
+        watch.last_seq = seq
+        terminal = event.get("event") in TERMINAL_EVENTS
+        if terminal:
+            if event.get("event") == "cancelled" and watch.cancel_ref is not None:
+                event = {**event, "ref": watch.cancel_ref}
+            self._finish(watch)
+        await self._write(event)
+
+    def _finish(self, watch: WatchState) -> None:
+        watch.done = True
+        self.watches.pop(watch.job_id, None)
+        self._on_done(watch.job_id)
+
+    async def _write(self, payload: JsonObject) -> None:
+        try:
+            text = dumps(payload)
+        except ValueError:
+            logger.exception("unserialisable frame for job %s", payload.get("job_id"))
+            return
+        try:
+            await asyncio.wait_for(self._send(text), self._send_timeout)
+        except TimeoutError:
+            logger.warning("client did not read for %.1fs: closing it", self._send_timeout)
+            self.closed = True
+            await self._close(CloseCode.SLOW_CONSUMER)

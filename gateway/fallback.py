@@ -1,0 +1,89 @@
+"""The fallback poll: the one polling loop in taskgate, one per gateway process.
+
+Pushes through the channel layer are at-most-once: a message published while a process was
+reconnecting, or dropped anywhere on the way, is gone. This loop repairs that. Every
+``TASKGATE_FALLBACK_INTERVAL`` seconds it reads the states of all jobs watched in this
+process that are not yet terminal, in one ``MGET`` per 500 jobs (never per watcher), and
+offers each state to the watchers; their seq filter drops what they already have. While the
+channel layer is unreachable it polls every ``TASKGATE_FALLBACK_DEGRADED_INTERVAL`` seconds
+and probes the layer each round; once a probe gets through, it rejoins the job groups, polls
+once more to cover the gap, and steps back to the normal interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from django.conf import settings
+
+from gateway.hub import Hub
+from gateway.jobstore import JobStore, StoreUnavailable
+from tasks.state import State
+
+logger = logging.getLogger(__name__)
+
+
+class FallbackPoller:
+    def __init__(self, hub: Hub, store: JobStore) -> None:
+        self._hub = hub
+        self._store = store
+        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0
+        self.repaired = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def interval(self) -> float:
+        if self._hub.layer_ok:
+            return float(settings.TASKGATE_FALLBACK_INTERVAL)
+        return float(settings.TASKGATE_FALLBACK_DEGRADED_INTERVAL)
+
+    async def _run(self) -> None:
+        next_probe = time.monotonic() + float(settings.TASKGATE_LAYER_PROBE_INTERVAL)
+        while True:
+            try:
+                await asyncio.wait_for(self._hub.layer_changed.wait(), self.interval())
+            except TimeoutError:
+                pass
+            self._hub.layer_changed.clear()
+            if not self._hub.watchers:
+                continue
+            try:
+                if not self._hub.layer_ok or time.monotonic() >= next_probe:
+                    next_probe = time.monotonic() + float(settings.TASKGATE_LAYER_PROBE_INTERVAL)
+                    if await self._hub.probe():
+                        await self._hub.rejoin()
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("fallback round failed")
+
+    async def poll_once(self) -> None:
+        """Read every watched job's state once and offer it to its watchers."""
+        job_ids = self._hub.watched()
+        if not job_ids:
+            return
+        self.rounds += 1
+        try:
+            states = await self._store.states(job_ids)
+        except StoreUnavailable as exc:
+            logger.warning("fallback poll: result backend unreachable: %s", exc)
+            return
+        for job_id, state in states.items():
+            if state.state is State.QUEUED:
+                continue
+            self._hub.deliver(job_id, state.event(), "fallback")

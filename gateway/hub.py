@@ -1,0 +1,180 @@
+"""The process-wide fan-out: one channel-layer subscription per watched job, shared by sockets.
+
+Each gateway process has one channel in the layer. When the first local socket watches a job,
+the hub adds that channel to the job's group; every event the worker sends to the group
+arrives here once per process and is handed to each local watcher in memory. The hub also
+tracks whether the layer is reachable (failed joins, failed receives, and a round-trip
+probe the fallback loop runs), so the fallback can speed up while pushes cannot arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from gateway.connection import Connection
+from tasks.state import JsonObject, group_name
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 2.0
+
+
+class Hub:
+    """Local watchers per job, and the layer subscription that feeds them."""
+
+    def __init__(self) -> None:
+        self.watchers: dict[str, set[Connection]] = {}
+        self.connections: set[Connection] = set()
+        self.delivered: Counter[str] = Counter()
+        self.layer_ok = True
+        self.layer_changed = asyncio.Event()
+        self._layer: Any = get_channel_layer()
+        self._channel: str | None = None
+        self._joined: set[str] = set()
+        self._probes: dict[str, asyncio.Future[None]] = {}
+        self._receiver: asyncio.Task[None] | None = None
+
+    # --- watchers ----------------------------------------------------------------------
+    async def add(self, job_id: str, connection: Connection) -> None:
+        """Register a local watcher, joining the job's group first if needed."""
+        self.watchers.setdefault(job_id, set()).add(connection)
+        await self._join(job_id)
+
+    async def remove(self, job_id: str, connection: Connection) -> None:
+        conns = self.watchers.get(job_id)
+        if conns is None:
+            return
+        conns.discard(connection)
+        if not conns:
+            del self.watchers[job_id]
+            await self._leave(job_id)
+
+    def watched(self) -> list[str]:
+        return list(self.watchers)
+
+    def deliver(self, job_id: str, event: JsonObject, path: str) -> None:
+        """Hand an event to every local watcher of the job (each filters by seq)."""
+        conns = self.watchers.get(job_id)
+        if not conns:
+            return
+        self.delivered[path] += 1
+        for conn in list(conns):
+            conn.offer(job_id, event)
+
+    async def broadcast(self, job_id: str, event: JsonObject) -> None:
+        """Send an event the gateway made itself to the job's group (best effort)."""
+        try:
+            await self._layer.group_send(group_name(job_id), {"type": "job.event", "event": event})
+        except Exception as exc:
+            logger.warning("could not broadcast %s of job %s: %r", event.get("event"), job_id, exc)
+
+    # --- the layer -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._receiver is None:
+            self._receiver = asyncio.get_running_loop().create_task(self._receive_loop())
+
+    async def stop(self) -> None:
+        if self._receiver is not None:
+            self._receiver.cancel()
+            try:
+                await self._receiver
+            except asyncio.CancelledError:
+                pass
+            self._receiver = None
+
+    def _set_layer_ok(self, ok: bool) -> None:
+        if ok != self.layer_ok:
+            self.layer_ok = ok
+            if ok:
+                logger.info("channel layer reachable again")
+            else:
+                logger.warning("channel layer unreachable: the fallback poll takes over")
+            self.layer_changed.set()
+
+    async def _ensure_channel(self) -> str:
+        if self._channel is None:
+            self._channel = await self._layer.new_channel("gateway.")
+        return self._channel
+
+    async def _join(self, job_id: str) -> None:
+        if job_id in self._joined:
+            return
+        try:
+            channel = await self._ensure_channel()
+            await self._layer.group_add(group_name(job_id), channel)
+        except Exception as exc:
+            logger.warning("could not join the group of job %s: %r", job_id, exc)
+            self._set_layer_ok(False)
+            return
+        self._joined.add(job_id)
+
+    async def _leave(self, job_id: str) -> None:
+        if job_id not in self._joined:
+            return
+        self._joined.discard(job_id)
+        try:
+            await self._layer.group_discard(group_name(job_id), await self._ensure_channel())
+        except Exception as exc:
+            logger.warning("could not leave the group of job %s: %r", job_id, exc)
+
+    async def rejoin(self) -> None:
+        """Join the groups of watched jobs whose join failed while the layer was down."""
+        for job_id in [job for job in self.watchers if job not in self._joined]:
+            await self._join(job_id)
+
+    async def probe(self) -> bool:
+        """Send a message to our own channel through the layer and wait for it."""
+        nonce = uuid.uuid4().hex
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._probes[nonce] = waiter
+        try:
+            channel = await self._ensure_channel()
+            self.start()
+            await asyncio.wait_for(
+                self._layer.send(channel, {"type": "taskgate.probe", "nonce": nonce}), PROBE_TIMEOUT
+            )
+            await asyncio.wait_for(waiter, PROBE_TIMEOUT)
+            ok = True
+        except Exception as exc:
+            logger.debug("layer probe failed: %r", exc)
+            ok = False
+        finally:
+            self._probes.pop(nonce, None)
+        self._set_layer_ok(ok)
+        return ok
+
+    async def _receive_loop(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                channel = await self._ensure_channel()
+                message = await self._layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("channel layer receive failed: %r (retrying in %.1fs)", exc, backoff)
+                self._set_layer_ok(False)
+                await asyncio.sleep(backoff)  # reconnect backoff, not a poll
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.5
+            self._dispatch(message)
+
+    def _dispatch(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == "job.event":
+            event = message.get("event")
+            if isinstance(event, dict) and isinstance(event.get("job_id"), str):
+                self.deliver(event["job_id"], event, "push")
+        elif kind == "taskgate.probe":
+            waiter = self._probes.get(str(message.get("nonce")))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,163 @@
+"""The gateway's reads and writes in Redis: job records, and job states from the result backend.
+
+All I/O here is async (``redis.asyncio``); nothing connects at import time. States are read
+in batches: one ``MGET`` carries the Celery meta and the seq counter of many jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from tasks.celery_app import app
+from tasks.state import (
+    JobState,
+    JsonObject,
+    decode_counter,
+    dumps,
+    now_ts,
+    progress_key,
+    record_key,
+    seq_key,
+    state_from_meta,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """What the gateway wrote when it dispatched a job."""
+
+    job_id: str
+    job: str
+    owner: str
+    created: str
+
+
+class JobStore:
+    """One per process and event loop; the client is made on first use."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self._url = url
+        self._client: aioredis.Redis | None = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(
+                self._url or settings.TASKGATE_RESULT_URL,
+                socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+                socket_timeout=5.0,
+                health_check_interval=30,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def create(self, job_id: str, job: str, owner: str, params: JsonObject) -> JobRecord:
+        record = JobRecord(job_id=job_id, job=job, owner=owner, created=now_ts())
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(
+                record_key(job_id),
+                mapping={
+                    "job": job,
+                    "owner": owner,
+                    "created": record.created,
+                    "params": dumps(params),
+                },
+            )
+            pipe.expire(record_key(job_id), int(settings.CELERY_RESULT_EXPIRES))
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return record
+
+    async def forget(self, job_id: str) -> None:
+        """Drop the record of a job whose dispatch failed (best effort)."""
+        try:
+            await self.client.delete(record_key(job_id))
+        except (RedisError, OSError):
+            logger.warning("could not delete the record of undispatched job %s", job_id)
+
+    async def record(self, job_id: str) -> JobRecord | None:
+        try:
+            raw = await self.client.hmget(record_key(job_id), ["job", "owner", "created"])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        job, owner, created = raw
+        if job is None or owner is None:
+            return None
+        return JobRecord(job_id, job.decode(), owner.decode(), (created or b"").decode())
+
+    async def state(self, job_id: str) -> JobState:
+        """The job's current state, with its last progress (for snapshots)."""
+        states = await self.states([job_id], with_progress=True)
+        return states[job_id]
+
+    async def states(self, job_ids: list[str], *, with_progress: bool = False) -> dict[str, JobState]:
+        """Current states of many jobs: one MGET per batch of jobs."""
+        backend = app.backend
+        out: dict[str, JobState] = {}
+        try:
+            for start in range(0, len(job_ids), BATCH):
+                chunk = job_ids[start : start + BATCH]
+                keys: list[Any] = []
+                for job_id in chunk:
+                    keys.append(backend.get_key_for_task(job_id))
+                    keys.append(seq_key(job_id))
+                    if with_progress:
+                        keys.append(progress_key(job_id))
+                values = await self.client.mget(keys)
+                width = 3 if with_progress else 2
+                for index, job_id in enumerate(chunk):
+                    row = values[index * width : (index + 1) * width]
+                    meta = _decode_meta(backend, row[0])
+                    progress = _decode_json(row[2]) if with_progress else None
+                    out[job_id] = state_from_meta(job_id, meta, decode_counter(row[1]), progress)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return out
+
+
+def _decode_meta(backend: Any, payload: bytes | None) -> JsonObject | None:
+    if payload is None:
+        return None
+    try:
+        meta = backend.decode(payload)
+    except Exception:
+        logger.warning("undecodable result meta: %r", payload[:80])
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _decode_json(payload: bytes | None) -> JsonObject | None:
+    if payload is None:
+        return None
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,62 @@
+"""The per-process pieces of the gateway, made on first use inside the running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from gateway.fallback import FallbackPoller
+from gateway.hub import Hub
+from gateway.jobstore import JobStore
+from gateway.protocol import CloseCode
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    store: JobStore
+    hub: Hub
+    poller: FallbackPoller
+
+    async def close_connections(self, code: int = CloseCode.GOING_AWAY, wait: float = 2.0) -> None:
+        """Close every open socket with ``code`` and give them ``wait`` seconds to go."""
+        connections = list(self.hub.connections)
+        if not connections:
+            return
+        logger.info("closing %d open sockets with %d", len(connections), code)
+        for connection in connections:
+            connection.shutdown(code)
+        deadline = asyncio.get_running_loop().time() + wait
+        while self.hub.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # shutdown only: wait for the close frames to leave
+
+    async def stop(self) -> None:
+        await self.poller.stop()
+        await self.hub.stop()
+        await self.store.close()
+
+
+_runtimes: dict[asyncio.AbstractEventLoop, Runtime] = {}
+
+
+def get_runtime() -> Runtime:
+    loop = asyncio.get_running_loop()
+    runtime = _runtimes.get(loop)
+    if runtime is None:
+        store = JobStore()
+        hub = Hub()
+        runtime = Runtime(store=store, hub=hub, poller=FallbackPoller(hub, store))
+        _runtimes[loop] = runtime
+        hub.start()
+        runtime.poller.start()
+    return runtime
+
+
+def current_runtime() -> Runtime | None:
+    """The runtime of the running loop if one was made (no side effects)."""
+    try:
+        return _runtimes.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None

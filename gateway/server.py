@@ -1,0 +1,56 @@
+"""Running the gateway under uvicorn, with a shutdown that closes sockets with 1001.
+
+uvicorn's own shutdown closes WebSockets with 1012 and then waits for them; we first close
+every socket with 1001 (going away), as the protocol promises, and stop the runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import uvicorn
+from django.conf import settings
+
+from gateway.env import env_int
+from gateway.runtime import current_runtime
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayServer(uvicorn.Server):
+    async def shutdown(self, sockets: Any = None) -> None:
+        runtime = current_runtime()
+        if runtime is not None:
+            await runtime.close_connections()
+        await super().shutdown(sockets=sockets)
+        if runtime is not None:
+            await runtime.stop()
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> None:
+    """Serve the gateway until SIGINT/SIGTERM (uvicorn re-raises the signal afterwards)."""
+    config = uvicorn.Config(
+        "gateway.asgi:application",
+        host=host,
+        port=port,
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_max_size=env_int("TASKGATE_WS_MAX_SIZE", max(1 << 20, 4 * int(settings.TASKGATE_MAX_FRAME_BYTES))),
+        ws_per_message_deflate=False,  # costs a lot of memory per socket
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+    GatewayServer(config).run()

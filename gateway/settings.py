@@ -1,0 +1,152 @@
+"""Django settings for taskgate. Every value comes from the environment with a typed default.
+
+The same module configures the gateway, the Celery worker (``tasks.celery_app`` reads the
+``CELERY_*`` names below) and the channel layer both of them talk through.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from gateway.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("TASKGATE_DATA_DIR", str(BASE_DIR / ".taskgate"))).resolve()
+
+DEBUG = env_bool("TASKGATE_DEBUG", False)
+# A local quick start needs no secret; a deployment sets TASKGATE_SECRET_KEY (compose does).
+SECRET_KEY = env_str("TASKGATE_SECRET_KEY", "") or "insecure-dev-" + secrets.token_hex(16)
+ALLOWED_HOSTS = env_list("TASKGATE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "channels",
+    "gateway",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+ASGI_APPLICATION = "gateway.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "db.sqlite3"),
+        "OPTIONS": {"timeout": 20},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_SECURE = env_bool("TASKGATE_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+
+# --- Redis: one URL serves broker, result backend and channel layer unless split. ---
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+TASKGATE_BROKER_URL = env_str("TASKGATE_BROKER_URL", REDIS_URL)
+TASKGATE_RESULT_URL = env_str("TASKGATE_RESULT_URL", REDIS_URL)
+TASKGATE_CHANNEL_URL = env_str("TASKGATE_CHANNEL_URL", REDIS_URL)
+
+# The pub/sub layer: one PUBLISH per event, one SUBSCRIBE per watched job and process,
+# nothing sent while idle. redis-py 8's 5 s default socket timeout is harmless here because
+# the layer reads its pub/sub socket with its own short timeout, but we still bound connects.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": TASKGATE_CHANNEL_URL,
+                    "socket_connect_timeout": env_float("TASKGATE_REDIS_CONNECT_TIMEOUT", 2.0),
+                    "socket_timeout": None,
+                    "socket_keepalive": True,
+                }
+            ],
+            "prefix": "taskgate.",
+        },
+    }
+}
+
+# --- Celery (read by tasks.celery_app with namespace="CELERY"). ---
+CELERY_BROKER_URL = TASKGATE_BROKER_URL
+CELERY_RESULT_BACKEND = TASKGATE_RESULT_URL
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = env_int("TASKGATE_RESULT_EXPIRES", 86400)
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_ACKS_LATE = env_bool("TASKGATE_ACKS_LATE", False)
+CELERY_TASK_REJECT_ON_WORKER_LOST = CELERY_TASK_ACKS_LATE
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower
+CELERY_TASK_SEND_SENT_EVENT = True  # Flower
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("TASKGATE_REDIS_CONNECT_TIMEOUT", 2.0)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = env_float("TASKGATE_REDIS_CONNECT_TIMEOUT", 2.0)
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30
+# A submit must answer quickly when the broker is down, not retry for seconds.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0.1,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": env_float("TASKGATE_REDIS_CONNECT_TIMEOUT", 2.0),
+    "visibility_timeout": env_int("TASKGATE_VISIBILITY_TIMEOUT", 3600),
+}
+
+# --- taskgate ---
+TASKGATE_ALLOW_ANONYMOUS = env_bool("TASKGATE_ALLOW_ANONYMOUS", False)
+TASKGATE_FLOWER_URL = env_str("TASKGATE_FLOWER_URL", "")
+# Progress calls closer together than this are coalesced; the last one always gets through.
+TASKGATE_PROGRESS_MIN_INTERVAL = env_float("TASKGATE_PROGRESS_MIN_INTERVAL", 0.05)
+# The per-process fallback poll: its period normally, and while the channel layer is down.
+TASKGATE_FALLBACK_INTERVAL = env_float("TASKGATE_FALLBACK_INTERVAL", 2.0)
+TASKGATE_FALLBACK_DEGRADED_INTERVAL = env_float("TASKGATE_FALLBACK_DEGRADED_INTERVAL", 0.5)
+TASKGATE_LAYER_PROBE_INTERVAL = env_float("TASKGATE_LAYER_PROBE_INTERVAL", 10.0)
+# Socket limits.
+TASKGATE_MAX_FRAME_BYTES = env_int("TASKGATE_MAX_FRAME_BYTES", 64 * 1024)
+TASKGATE_MAX_WATCHES_PER_SOCKET = env_int("TASKGATE_MAX_WATCHES_PER_SOCKET", 100)
+TASKGATE_SUBMIT_RATE = env_float("TASKGATE_SUBMIT_RATE", 10.0)
+TASKGATE_SUBMIT_BURST = env_int("TASKGATE_SUBMIT_BURST", 20)
+TASKGATE_OUTBOX_SIZE = env_int("TASKGATE_OUTBOX_SIZE", 1000)
+TASKGATE_SEND_TIMEOUT = env_float("TASKGATE_SEND_TIMEOUT", 10.0)
+TASKGATE_DISPATCH_TIMEOUT = env_float("TASKGATE_DISPATCH_TIMEOUT", 5.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("TASKGATE_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"level": "WARNING"},
+        "channels_redis": {"level": "WARNING"},
+    },
+}

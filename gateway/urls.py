@@ -1,0 +1,13 @@
+"""HTTP URL routes."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from gateway import health, views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]

@@ -1,0 +1,102 @@
+"""Record a job's state change in the result backend, then signal its watchers.
+
+Order matters: the state is stored first and pushed second, so a watcher that gets the push
+and then reads a snapshot never sees an older state than the push announced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import redis
+from celery import Task
+from celery.app.task import Context
+from django.conf import settings
+
+from tasks.publisher import publisher
+from tasks.state import JsonObject, dumps, now_ts, progress_key, seq_key
+
+logger = logging.getLogger(__name__)
+
+
+class SeqCounter:
+    """The per-job sequence counter in Redis, one client per process (fork-safe)."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> redis.Redis:
+        with self._lock:
+            if self._client is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._client = redis.Redis.from_url(
+                    settings.TASKGATE_RESULT_URL,
+                    socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+                )
+            return self._client
+
+    def next(self, job_id: str, progress: JsonObject | None = None) -> int:
+        """Allocate the next seq of a non-terminal event (and remember the last progress)."""
+        ttl = int(settings.CELERY_RESULT_EXPIRES)
+        pipe = self.client().pipeline(transaction=True)
+        pipe.incr(seq_key(job_id))
+        pipe.expire(seq_key(job_id), ttl)
+        if progress is not None:
+            pipe.set(progress_key(job_id), dumps(progress), ex=ttl)
+        return int(pipe.execute()[0])
+
+    def terminal(self, job_id: str) -> int:
+        """The seq of the job's terminal event: one past the last non-terminal one."""
+        raw = self.client().get(seq_key(job_id))
+        return (int(raw) if raw is not None else 0) + 1
+
+
+counter = SeqCounter()
+
+
+def store_and_emit(
+    task: Task[Any, Any],
+    request: Context,
+    state: str,
+    *,
+    progress: JsonObject | None = None,
+) -> int:
+    """Store a running/progress state with its seq and ts, then push it. Returns the seq.
+
+    ``request`` is the job's Celery request, captured on the job's own thread (Celery keeps
+    it thread-local, and a coalescing timer may call this from another thread).
+    """
+    job_id = str(request.id)
+    seq = counter.next(job_id, progress)
+    ts = now_ts()
+    worker = str(request.hostname) if getattr(request, "hostname", None) else None
+    meta = {"seq": seq, "ts": ts, "worker": worker, "progress": progress}
+    task.backend.store_result(job_id, meta, state, request=request)
+    event: JsonObject = {"event": "progress" if progress is not None else "running"}
+    event.update(job_id=job_id, seq=seq, ts=ts)
+    if progress is not None:
+        event["progress"] = progress
+        logger.debug("job %s progress %s seq=%d", job_id, progress.get("percent"), seq)
+    else:
+        if worker:
+            event["worker"] = worker
+        logger.info("job %s running on %s seq=%d", job_id, worker, seq)
+    publisher.publish(job_id, event)
+    return seq
+
+
+def emit_stored(job_id: str, name: str, *, terminal: bool, **fields: Any) -> int:
+    """Push an event for a state Celery itself has already stored (retry, end states)."""
+    seq = counter.terminal(job_id) if terminal else counter.next(job_id)
+    event: JsonObject = {"event": name, "job_id": job_id, "seq": seq, "ts": now_ts(), **fields}
+    logger.info("job %s %s seq=%d", job_id, name, seq)
+    publisher.publish(job_id, event)
+    if terminal:
+        # A worker process may be recycled right after a job: get the end out first.
+        publisher.flush(timeout=2.0)
+    return seq

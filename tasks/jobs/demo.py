@@ -1,0 +1,61 @@
+"""Demo jobs: ``demo.echo`` (the original article's job) and ``demo.fail``."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from tasks.progress import report_progress
+from tasks.registry import job
+
+STEP_SECONDS = 0.25
+
+
+class EchoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    task_id: StrictInt | StrictStr = Field(description="Returned as the job's result.")
+    seconds: float = Field(3.0, ge=0, le=600, description="How long the job runs.")
+
+
+@job(
+    "demo.echo",
+    params=EchoParams,
+    description="Runs for `seconds`, reporting progress every step, and returns `task_id`.",
+    time_limit=660,
+    soft_time_limit=630,
+)
+def echo(params: EchoParams) -> int | str:
+    steps = max(1, math.ceil(params.seconds / STEP_SECONDS))
+    for step in range(1, steps + 1):
+        time.sleep(params.seconds / steps)  # stands in for real work
+        report_progress(step, steps, f"step {step} of {steps}")
+    return params.task_id
+
+
+class DemoFailure(Exception):
+    """Raised by ``demo.fail`` on purpose."""
+
+
+class FailParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    steps: int = Field(3, ge=1, le=100, description="Steps done before failing.")
+    seconds_per_step: float = Field(0.2, ge=0, le=10, description="Duration of one step.")
+    message: str = Field("demo.fail failed on purpose", max_length=500, description="The error.")
+
+
+@job(
+    "demo.fail",
+    params=FailParams,
+    description="Does a few steps of work, reporting progress, then fails with a clear error.",
+    time_limit=1200,
+)
+def fail(params: FailParams) -> None:
+    total = params.steps + 1
+    for step in range(1, params.steps + 1):
+        time.sleep(params.seconds_per_step)  # stands in for real work
+        report_progress(step, total, f"step {step} of {total}")
+    raise DemoFailure(params.message)

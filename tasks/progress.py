@@ -1,0 +1,103 @@
+"""The one API job authors use to report progress: ``report_progress(current, total, message)``.
+
+Calls closer together than ``TASKGATE_PROGRESS_MIN_INTERVAL`` are coalesced: the newest
+values wait for the interval to pass (a timer sends them if no later call does), and when
+the job returns, whatever is pending is stored and pushed before the job's end state.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import Task
+from celery.app.task import Context
+
+from tasks.emit import store_and_emit
+from tasks.state import JsonObject, make_progress
+
+logger = logging.getLogger(__name__)
+
+_current: contextvars.ContextVar[ProgressReporter | None] = contextvars.ContextVar(
+    "taskgate_progress", default=None
+)
+
+
+class NotInJob(RuntimeError):
+    """``report_progress`` was called outside a running taskgate job."""
+
+
+class ProgressReporter:
+    """Coalesces one job's progress reports; thread-safe (a timer may flush)."""
+
+    def __init__(self, task: Task[Any, Any], request: Context, min_interval: float) -> None:
+        self._task = task
+        self._request = request
+        self._job_id = str(request.id)
+        self._min_interval = min_interval
+        self._lock = threading.Lock()
+        self._pending: JsonObject | None = None
+        self._last_sent = float("-inf")
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        self.coalesced = 0
+
+    def report(self, current: float, total: float, message: str = "") -> None:
+        progress = make_progress(current, total, message)
+        with self._lock:
+            if self._closed:
+                return
+            if self._pending is not None:
+                self.coalesced += 1
+            self._pending = progress
+            wait = self._last_sent + self._min_interval - time.monotonic()
+            if wait <= 0:
+                self._send_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def close(self) -> None:
+        """Send what is pending, synchronously; later reports are ignored."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._pending is not None:
+                self._send_locked()
+            self._closed = True
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._pending is not None and not self._closed:
+                self._send_locked()
+
+    def _send_locked(self) -> None:
+        progress, self._pending = self._pending, None
+        self._last_sent = time.monotonic()
+        try:
+            store_and_emit(self._task, self._request, "PROGRESS", progress=progress)
+        except Exception:
+            # Progress is advisory: a Redis hiccup must not fail the job itself.
+            logger.warning("job %s: progress report failed", self._job_id, exc_info=True)
+
+
+def report_progress(current: float, total: float, message: str = "") -> None:
+    """Report that the running job has done ``current`` of ``total`` units of work."""
+    reporter = _current.get()
+    if reporter is None:
+        raise NotInJob("report_progress() must be called from inside a taskgate job")
+    reporter.report(current, total, message)
+
+
+def bind_reporter(reporter: ProgressReporter) -> contextvars.Token[ProgressReporter | None]:
+    return _current.set(reporter)
+
+
+def unbind_reporter(token: contextvars.Token[ProgressReporter | None]) -> None:
+    _current.reset(token)

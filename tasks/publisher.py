@@ -1,0 +1,94 @@
+"""Send job events into the Channels layer from synchronous worker code.
+
+``async_to_sync(layer.group_send)`` from a worker opens a fresh event loop per call, and the
+layer caches its connections per loop ("Event loop is closed", channels_redis #332). Instead
+each worker process owns one event loop in a daemon thread; events go through one queue in
+the order they were published, and the job never waits for the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from tasks.state import JsonObject, group_name
+
+logger = logging.getLogger(__name__)
+
+_SEND_TIMEOUT = 5.0
+
+
+class LayerPublisher:
+    """One per process: a loop thread that drains an ordered queue into ``group_send``."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[str, JsonObject] | None] | None = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def publish(self, job_id: str, event: JsonObject) -> None:
+        """Queue ``event`` for the job's group; returns at once."""
+        loop, queue = self._ensure_started()
+        loop.call_soon_threadsafe(queue.put_nowait, (job_id, event))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything published so far was handed to Redis (or failed)."""
+        if self._pid != os.getpid() or self._loop is None or self._queue is None:
+            return True
+        queue = self._queue
+        future = asyncio.run_coroutine_threadsafe(queue.join(), self._loop)
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            logger.warning("event publisher: %d events not flushed in %.1fs", queue.qsize(), timeout)
+            return False
+        return True
+
+    def _ensure_started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]:
+        pid = os.getpid()
+        with self._lock:
+            # After a fork the thread is gone but the attributes were copied: start anew.
+            if self._pid != pid or self._loop is None or self._queue is None:
+                self._pid = pid
+                self._ready.clear()
+                thread = threading.Thread(target=self._run, name="taskgate-publisher", daemon=True)
+                thread.start()
+                self._ready.wait()
+            assert self._loop is not None and self._queue is not None
+            return self._loop, self._queue
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._queue = asyncio.Queue()
+        self._ready.set()
+        loop.run_until_complete(self._drain(self._queue))
+
+    async def _drain(self, queue: asyncio.Queue[tuple[str, JsonObject] | None]) -> None:
+        layer = get_channel_layer()
+        while True:
+            item = await queue.get()
+            try:
+                if item is None:
+                    return
+                job_id, event = item
+                await asyncio.wait_for(
+                    layer.group_send(group_name(job_id), {"type": "job.event", "event": event}),
+                    _SEND_TIMEOUT,
+                )
+            except Exception as exc:
+                # At-most-once by design: the gateway's fallback poll repairs a lost push.
+                logger.warning("push of %s for job %s failed: %r", item and item[1].get("event"), item and item[0], exc)
+            finally:
+                queue.task_done()
+
+
+publisher = LayerPublisher()

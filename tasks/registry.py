@@ -1,0 +1,128 @@
+"""The registry of named jobs: each has a parameter schema, a description and a Celery task.
+
+A job is a plain function of its validated parameters, declared with :func:`job`::
+
+    class EchoParams(BaseModel):
+        task_id: int
+
+    @job("demo.echo", params=EchoParams, description="Echo the id back.")
+    def echo(params: EchoParams) -> int:
+        report_progress(1, 1, "done")
+        return params.task_id
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from celery import Task
+from celery.exceptions import Ignore
+from django.conf import settings
+from pydantic import BaseModel, ValidationError
+
+from tasks.celery_app import app
+from tasks.emit import store_and_emit
+from tasks.progress import ProgressReporter, bind_reporter, unbind_reporter
+from tasks.state import JsonObject
+
+logger = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class JobTask(Task):  # type: ignore[type-arg]
+    """Base of every registered job's Celery task: announces ``running`` and owns progress."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        request = self.request
+        if self.backend.get_state(request.id) == "REVOKED":
+            # Cancelled while queued (the gateway recorded it); a worker that was not
+            # running at the time never got the revoke broadcast.
+            logger.info("job %s was cancelled before it started: skipped", request.id)
+            raise Ignore()
+        try:
+            store_and_emit(self, request, "STARTED")
+        except Exception:
+            logger.warning("job %s: could not record the running state", request.id, exc_info=True)
+        reporter = ProgressReporter(self, request, settings.TASKGATE_PROGRESS_MIN_INTERVAL)
+        token = bind_reporter(reporter)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            unbind_reporter(token)
+            # Pending progress goes out before Celery stores the end state.
+            reporter.close()
+
+
+@dataclass(frozen=True)
+class JobSpec(Generic[P]):
+    """A registered job."""
+
+    name: str
+    description: str
+    params: type[P]
+    task: Task  # type: ignore[type-arg]
+
+    def validate(self, params: object) -> JsonObject:
+        """Validate raw parameters; returns them normalised (defaults filled in).
+
+        Raises :class:`pydantic.ValidationError`.
+        """
+        model = self.params.model_validate(params if params is not None else {})
+        return model.model_dump(mode="json")
+
+    def describe(self) -> JsonObject:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "params": self.params.model_json_schema(),
+        }
+
+
+_registry: dict[str, JobSpec[Any]] = {}
+
+
+def job(
+    name: str,
+    *,
+    params: type[P],
+    description: str,
+    **task_options: Any,
+) -> Callable[[Callable[[P], Any]], JobSpec[P]]:
+    """Register ``func`` as the job ``name``; ``task_options`` go to ``app.task``."""
+
+    def decorator(func: Callable[[P], Any]) -> JobSpec[P]:
+        if name in _registry:
+            raise ValueError(f"a job named {name!r} is already registered")
+
+        def run(**kwargs: Any) -> Any:
+            return func(params.model_validate(kwargs))
+
+        run.__name__ = func.__name__
+        run.__doc__ = func.__doc__
+        task = app.task(name=name, base=JobTask, **task_options)(run)
+        spec = JobSpec(name=name, description=description, params=params, task=task)
+        _registry[name] = spec
+        return spec
+
+    return decorator
+
+
+def get_job(name: str) -> JobSpec[Any] | None:
+    _load_jobs()
+    return _registry.get(name)
+
+
+def all_jobs() -> list[JobSpec[Any]]:
+    _load_jobs()
+    return sorted(_registry.values(), key=lambda spec: spec.name)
+
+
+def _load_jobs() -> None:
+    import tasks.jobs  # noqa: F401  (importing registers the jobs)
+
+
+__all__ = ["JobSpec", "JobTask", "ValidationError", "all_jobs", "get_job", "job"]

@@ -1,0 +1,57 @@
+"""Celery signal handlers that push the states Celery stores itself: retry and the end states.
+
+``task_success``/``task_failure``/``task_retry`` fire after the state was stored (in the pool
+child; a lost worker's failure and ``task_revoked`` fire in the worker's main process).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery.signals import task_failure, task_retry, task_revoked, task_success, worker_process_shutdown
+
+from tasks.emit import emit_stored
+from tasks.publisher import publisher
+from tasks.registry import JobTask
+from tasks.state import error_from_exception_meta
+
+
+@task_success.connect
+def _on_success(sender: object = None, result: Any = None, **_: Any) -> None:
+    if isinstance(sender, JobTask):
+        emit_stored(str(sender.request.id), "success", terminal=True, result=result)
+
+
+@task_failure.connect
+def _on_failure(
+    sender: object = None, task_id: str | None = None, exception: BaseException | None = None, **_: Any
+) -> None:
+    if isinstance(sender, JobTask) and task_id:
+        error = error_from_exception_meta(sender.backend.prepare_exception(exception))
+        emit_stored(task_id, "failure", terminal=True, error=error)
+
+
+@task_retry.connect
+def _on_retry(sender: object = None, request: Any = None, reason: Any = None, **_: Any) -> None:
+    if isinstance(sender, JobTask) and request is not None:
+        exc = getattr(reason, "exc", None) or reason
+        error = error_from_exception_meta(sender.backend.prepare_exception(exc))
+        when = getattr(reason, "when", None)
+        retry_in: float | None = None
+        if isinstance(when, int | float):
+            retry_in = float(when)
+        elif isinstance(when, datetime):
+            retry_in = max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+        emit_stored(str(request.id), "retrying", terminal=False, error=error, retry_in=retry_in)
+
+
+@task_revoked.connect
+def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
+    if isinstance(sender, JobTask) and request is not None:
+        emit_stored(str(request.id), "cancelled", terminal=True)
+
+
+@worker_process_shutdown.connect
+def _flush_on_shutdown(**_: Any) -> None:
+    publisher.flush(timeout=2.0)
