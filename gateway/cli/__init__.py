@@ -14,8 +14,10 @@ logger = logging.getLogger("taskgate")
 def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
     import django
+    from django.conf import settings
 
     django.setup()
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.cli.children import child_setup
+
 logger = logging.getLogger(__name__)
 
 
@@ -71,7 +73,9 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=child_setup
+        )
         self._wait_ready(timeout)
         logger.info("embedded Redis on %s (pid %d)", self.url, self.process.pid)
         return self

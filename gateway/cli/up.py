@@ -9,7 +9,6 @@ so that no part outlives a supervisor that was killed. It waits for signals with
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
@@ -23,20 +22,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.cli.children import child_setup
 from gateway.cli.redis_server import EmbeddedRedis
 
 logger = logging.getLogger("taskgate")
 
 _WAITED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    """Runs in each child before exec: unblock signals, die with the supervisor."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WAITED)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -49,7 +40,7 @@ class Part:
 
     def start(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            self.argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_child_setup
+            self.argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_setup
         )
         logger.info("started %s (pid %d)", self.name, self.process.pid)
 

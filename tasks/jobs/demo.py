@@ -43,7 +43,7 @@ class FailParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     steps: int = Field(3, ge=1, le=100, description="Steps done before failing.")
-    seconds_per_step: float = Field(0.2, ge=0, le=10, description="Duration of one step.")
+    seconds_per_step: float = Field(0.2, ge=0, le=60, description="Duration of one step.")
     message: str = Field("demo.fail failed on purpose", max_length=500, description="The error.")
 
 

@@ -1,0 +1,98 @@
+"""Test set-up: a private Redis for the whole run, then a real worker and gateway on it.
+
+The Redis is started in ``pytest_configure``, before anything imports the Django settings,
+so the settings of this process (and of every child process) point at it. Nothing here uses
+the machine's own Redis or RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.redis_server import EmbeddedRedis, free_port
+from tests.support import Gateway, Proc, start_gateway, start_worker
+
+_redis: EmbeddedRedis | None = None
+_tmp: tempfile.TemporaryDirectory[str] | None = None
+
+# A port nothing listens on: a Redis that is "down".
+DEAD_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _redis, _tmp
+    _tmp = tempfile.TemporaryDirectory(prefix="taskgate-tests-")
+    root = Path(_tmp.name)
+    _redis = EmbeddedRedis(root / "redis", persistent=False).start()
+    os.environ.update(
+        {
+            "REDIS_URL": _redis.url,
+            "DJANGO_SETTINGS_MODULE": "gateway.settings",
+            "TASKGATE_DATA_DIR": str(root / "data"),
+            "TASKGATE_SECRET_KEY": "tests-only-secret-key-" + "x" * 40,
+            "TASKGATE_ALLOW_ANONYMOUS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    os.environ.setdefault("TASKGATE_LOG_LEVEL", "INFO")
+    os.environ.pop("TASKGATE_CHANNEL_URL", None)
+    os.environ.pop("TASKGATE_BROKER_URL", None)
+    os.environ.pop("TASKGATE_RESULT_URL", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _redis is not None:
+        _redis.stop()
+    if _tmp is not None:
+        _tmp.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    assert _redis is not None
+    return _redis.url
+
+
+@pytest.fixture(scope="session")
+def logs_dir() -> Path:
+    path = Path(os.environ.get("TASKGATE_TEST_LOGS", "test-artifacts/logs")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_env() -> dict[str, str]:
+    from gateway.cli import main as cli_main
+
+    cli_main(["manage", "migrate", "--noinput", "-v", "0"])
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def worker(base_env: dict[str, str], logs_dir: Path) -> Iterator[Proc]:
+    proc = start_worker(base_env, logs_dir, concurrency=3)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(base_env: dict[str, str], logs_dir: Path, worker: Proc) -> Iterator[Gateway]:
+    """The shared gateway. Its fallback poll is slowed to an hour, so every event a test on it
+    receives came through the channel layer: these tests prove the push path."""
+    env = dict(
+        base_env,
+        TASKGATE_FALLBACK_INTERVAL="3600",
+        TASKGATE_LAYER_PROBE_INTERVAL="3600",
+        TASKGATE_MAX_WATCHES_PER_SOCKET="6",
+        TASKGATE_SUBMIT_RATE="5",
+        TASKGATE_SUBMIT_BURST="10",
+        TASKGATE_MAX_FRAME_BYTES="4096",
+    )
+    gw = start_gateway(env, logs_dir)
+    yield gw
+    gw.proc.stop()

@@ -1,0 +1,204 @@
+"""Helpers for tests that run the real thing: processes, readiness, a WebSocket client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
+
+from gateway.cli.redis_server import free_port
+
+TERMINAL = {"success", "failure", "cancelled"}
+PYTHON = [sys.executable, "-m", "gateway"]
+
+
+@dataclass
+class Proc:
+    """A child process whose output goes to a log file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Start-up waits only (a process coming up); tests of behaviour wait on events."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as exc:
+            last = exc
+        else:
+            if result:
+                return result
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not within {timeout}s (last: {last!r})")
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def stack_env(base: dict[str, str], **overrides: str) -> dict[str, str]:
+    env = dict(base)
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Gateway:
+    proc: Proc
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def start_gateway(env: dict[str, str], logs: Path, name: str = "gateway", ready: bool = True) -> Gateway:
+    port = free_port()
+    proc = Proc(name, [*PYTHON, "gateway", "--port", str(port)], env, logs / f"{name}.log").start()
+    gateway = Gateway(proc, port)
+    try:
+        if ready:
+            wait_until(lambda: http_get(f"{gateway.http}/readyz")[0] == 200, 30, f"{name} ready")
+        else:
+            wait_until(lambda: http_get(f"{gateway.http}/healthz")[0] == 200, 30, f"{name} up")
+    except TimeoutError:
+        proc.stop()
+        raise AssertionError(f"{name} did not come up:\n{proc.log()[-3000:]}") from None
+    return gateway
+
+
+def start_worker(env: dict[str, str], logs: Path, name: str = "worker", concurrency: int = 2) -> Proc:
+    proc = Proc(
+        name,
+        [*PYTHON, "worker", "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h"],
+        env,
+        logs / f"{name}.log",
+    ).start()
+    try:
+        wait_until(lambda: " ready." in proc.log(), 60, f"{name} ready")
+    except TimeoutError:
+        proc.stop()
+        raise AssertionError(f"{name} did not come up:\n{proc.log()[-3000:]}") from None
+    return proc
+
+
+@dataclass
+class Client:
+    """A real WebSocket client with JSON helpers; every wait has a timeout."""
+
+    ws: ClientConnection
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, payload: Any) -> None:
+        self.ws.send(payload if isinstance(payload, str | bytes) else json.dumps(payload))
+
+    def recv(self, timeout: float = 10.0) -> dict[str, Any]:
+        message = json.loads(self.ws.recv(timeout=timeout))
+        self.received.append(message)
+        return message
+
+    def recv_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Frames up to and including the first that matches ``predicate``."""
+        deadline = time.monotonic() + timeout
+        frames: list[dict[str, Any]] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching frame within {timeout}s; got {frames}")
+            frame = self.recv(timeout=remaining)
+            frames.append(frame)
+            if predicate(frame):
+                return frames
+
+    def until_terminal(self, job_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        return self.recv_until(
+            lambda f: f.get("job_id") == job_id
+            and (f.get("event") in TERMINAL or (f.get("event") == "snapshot" and f.get("state") in TERMINAL)),
+            timeout,
+        )
+
+    def request(self, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Send a request with a ref and return the first frame that answers it."""
+        ref = payload.setdefault("ref", f"r{time.monotonic_ns()}")
+        self.send(payload)
+        return self.recv_until(lambda f: f.get("ref") == ref, timeout)[-1]
+
+    def ping(self) -> None:
+        answer = self.request({"op": "ping"})
+        assert answer["event"] == "pong"
+
+    def submit(self, job: str, params: dict[str, Any] | None = None) -> str:
+        answer = self.request({"op": "submit", "job": job, "params": params or {}})
+        assert answer["event"] == "accepted", answer
+        return str(answer["job_id"])
+
+
+@contextmanager
+def client(url: str, **kwargs: Any) -> Iterator[Client]:
+    with connect(url, open_timeout=10, close_timeout=5, **kwargs) as ws:
+        yield Client(ws)
+
+
+def assert_seq_increasing(frames: list[dict[str, Any]]) -> None:
+    seqs = [f["seq"] for f in frames if "seq" in f]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), f"seq not strictly increasing: {seqs}"
