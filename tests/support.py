@@ -148,6 +148,7 @@ class Client:
 
     ws: ClientConnection
     received: list[dict[str, Any]] = field(default_factory=list)
+    unclaimed: list[dict[str, Any]] = field(default_factory=list)
 
     def send(self, payload: Any) -> None:
         self.ws.send(payload if isinstance(payload, str | bytes) else json.dumps(payload))
@@ -157,23 +158,50 @@ class Client:
         self.received.append(message)
         return message
 
-    def recv_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Frames up to and including the first that matches ``predicate``."""
+    def take(
+        self,
+        belongs: Callable[[dict[str, Any]], bool],
+        until: Callable[[dict[str, Any]], bool],
+        timeout: float = 30.0,
+    ) -> list[dict[str, Any]]:
+        """Frames that ``belong``, up to and including the first that matches ``until``.
+
+        Frames that do not belong are kept for later calls, so waiting for one job never
+        loses another job's frames.
+        """
+        taken: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        found = False
+        for frame in self.unclaimed:
+            if found or not belongs(frame):
+                kept.append(frame)
+                continue
+            taken.append(frame)
+            found = until(frame)
+        self.unclaimed = kept
         deadline = time.monotonic() + timeout
-        frames: list[dict[str, Any]] = []
-        while True:
+        while not found:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no matching frame within {timeout}s; got {frames}")
+                raise TimeoutError(f"no matching frame within {timeout}s; got {taken}")
             frame = self.recv(timeout=remaining)
-            frames.append(frame)
-            if predicate(frame):
-                return frames
+            if not belongs(frame):
+                self.unclaimed.append(frame)
+                continue
+            taken.append(frame)
+            found = until(frame)
+        return taken
+
+    def recv_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The first frame that matches ``predicate`` (as a one-item list); others are kept."""
+        return self.take(predicate, lambda f: True, timeout)
 
     def until_terminal(self, job_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-        return self.recv_until(
-            lambda f: f.get("job_id") == job_id
-            and (f.get("event") in TERMINAL or (f.get("event") == "snapshot" and f.get("state") in TERMINAL)),
+        """This job's frames up to its terminal event or terminal snapshot."""
+        return self.take(
+            lambda f: f.get("job_id") == job_id and f.get("event") != "error",
+            lambda f: f.get("event") in TERMINAL
+            or (f.get("event") == "snapshot" and f.get("state") in TERMINAL),
             timeout,
         )
 
@@ -181,7 +209,7 @@ class Client:
         """Send a request with a ref and return the first frame that answers it."""
         ref = payload.setdefault("ref", f"r{time.monotonic_ns()}")
         self.send(payload)
-        return self.recv_until(lambda f: f.get("ref") == ref, timeout)[-1]
+        return self.take(lambda f: f.get("ref") == ref, lambda f: True, timeout)[-1]
 
     def ping(self) -> None:
         answer = self.request({"op": "ping"})
