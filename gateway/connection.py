@@ -10,9 +10,11 @@ through the same filter, so duplicates from either path are dropped here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.protocol import CloseCode
 from tasks.state import STATE_EVENTS, JsonObject, State, dumps
@@ -22,10 +24,10 @@ logger = logging.getLogger(__name__)
 TERMINAL_EVENTS = frozenset(STATE_EVENTS[state] for state in State if state.terminal)
 MAX_PENDING = 256
 
-Sender = Callable[[str], Awaitable[None]]
+Sender = Callable[[str], Coroutine[Any, Any, None]]
 # (kind, job_id, payload, the watch an "activate" belongs to)
 _Item = tuple[str, str, JsonObject, "WatchState | None"]
-Closer = Callable[[int], Awaitable[None]]
+Closer = Callable[[int], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
@@ -61,18 +63,20 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self.watches: dict[str, WatchState] = {}
         self.closed = False
+        self.stopped = asyncio.Event()
+        self._closing: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def stop(self) -> None:
+        """Called once the socket is gone: stop the writer."""
         self.closed = True
+        self.stopped.set()
         if self._writer is not None:
             self._writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
             self._writer = None
 
     # --- producers -------------------------------------------------------------------
@@ -110,14 +114,16 @@ class Connection:
             if force:
                 self._abort(int(item[2].get("code", CloseCode.GOING_AWAY)))
             else:
-                logger.warning("socket outbox full (%d frames): closing a slow reader", self._queue.maxsize)
+                logger.warning(
+                    "socket outbox full (%d frames): closing a slow reader", self._queue.maxsize
+                )
                 self._abort(CloseCode.SLOW_CONSUMER)
 
     def _abort(self, code: int) -> None:
         self.closed = True
         if self._writer is not None:
             self._writer.cancel()
-        asyncio.get_running_loop().create_task(self._close(code))
+        self._closing = asyncio.get_running_loop().create_task(self._close(code))
 
     # --- the writer ------------------------------------------------------------------
     async def _write_loop(self) -> None:

@@ -54,8 +54,8 @@ async def revoke(job_id: str) -> None:
 
 async def mark_revoked_if_pending(client: Any, job_id: str, ttl: int) -> bool:
     """Record a not-yet-started job as REVOKED, so a worker that starts later skips it."""
-    backend = app.backend
-    meta = {
+    backend: Any = app.backend
+    meta: JsonObject = {
         "status": "REVOKED",
         "result": {
             "exc_type": "TaskRevokedError",

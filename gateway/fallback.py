@@ -13,6 +13,7 @@ once more to cover the gap, and steps back to the normal interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -40,10 +41,8 @@ class FallbackPoller:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     def interval(self) -> float:
@@ -54,10 +53,8 @@ class FallbackPoller:
     async def _run(self) -> None:
         next_probe = time.monotonic() + float(settings.TASKGATE_LAYER_PROBE_INTERVAL)
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._hub.layer_changed.wait(), self.interval())
-            except TimeoutError:
-                pass
             self._hub.layer_changed.clear()
             if not self._hub.watchers:
                 continue

@@ -26,7 +26,10 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     names = ("redis", "broker", "channel_layer")
     results = {name: error or "ok" for name, error in zip(names, checks, strict=True)}
     ready = all(error is None for error in checks)
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": results}, status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": results},
+        status=200 if ready else 503,
+    )
 
 
 async def _check_redis() -> str | None:
@@ -39,7 +42,7 @@ async def _check_redis() -> str | None:
 
 def _broker_ping() -> None:
     with app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
+        connection.ensure_connection(max_retries=1, timeout=int(CHECK_TIMEOUT))
 
 
 async def _check_broker() -> str | None:
@@ -60,7 +63,9 @@ async def _check_layer() -> str | None:
         nonce = uuid.uuid4().hex
         receiver = asyncio.ensure_future(layer.receive(channel))
         try:
-            await asyncio.wait_for(layer.send(channel, {"type": "readyz", "nonce": nonce}), CHECK_TIMEOUT)
+            await asyncio.wait_for(
+                layer.send(channel, {"type": "readyz", "nonce": nonce}), CHECK_TIMEOUT
+            )
             message = await asyncio.wait_for(asyncio.shield(receiver), CHECK_TIMEOUT)
         finally:
             receiver.cancel()

@@ -10,6 +10,7 @@ probe the fallback loop runs), so the fallback can speed up while pushes cannot 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import Counter
@@ -82,10 +83,8 @@ class Hub:
     async def stop(self) -> None:
         if self._receiver is not None:
             self._receiver.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._receiver
-            except asyncio.CancelledError:
-                pass
             self._receiver = None
 
     def _set_layer_ok(self, ok: bool) -> None:

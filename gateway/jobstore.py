@@ -107,19 +107,21 @@ class JobStore:
             raw = await self.client.hmget(record_key(job_id), ["job", "owner", "created"])
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
-        job, owner, created = raw
+        job, owner, created = (_text(value) for value in raw)
         if job is None or owner is None:
             return None
-        return JobRecord(job_id, job.decode(), owner.decode(), (created or b"").decode())
+        return JobRecord(job_id, job, owner, created or "")
 
     async def state(self, job_id: str) -> JobState:
         """The job's current state, with its last progress (for snapshots)."""
         states = await self.states([job_id], with_progress=True)
         return states[job_id]
 
-    async def states(self, job_ids: list[str], *, with_progress: bool = False) -> dict[str, JobState]:
+    async def states(
+        self, job_ids: list[str], *, with_progress: bool = False
+    ) -> dict[str, JobState]:
         """Current states of many jobs: one MGET per batch of jobs."""
-        backend = app.backend
+        backend: Any = app.backend
         out: dict[str, JobState] = {}
         try:
             for start in range(0, len(job_ids), BATCH):
@@ -142,7 +144,11 @@ class JobStore:
         return out
 
 
-def _decode_meta(backend: Any, payload: bytes | None) -> JsonObject | None:
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode_meta(backend: Any, payload: bytes | str | None) -> JsonObject | None:
     if payload is None:
         return None
     try:
@@ -153,7 +159,7 @@ def _decode_meta(backend: Any, payload: bytes | None) -> JsonObject | None:
     return meta if isinstance(meta, dict) else None
 
 
-def _decode_json(payload: bytes | None) -> JsonObject | None:
+def _decode_json(payload: bytes | str | None) -> JsonObject | None:
     if payload is None:
         return None
     try:

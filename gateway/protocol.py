@@ -112,7 +112,9 @@ def decode_frame(text: str) -> object:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.INVALID_JSON, f"the frame is not valid JSON: {_short(exc)}") from None
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON, f"the frame is not valid JSON: {_short(exc)}"
+        ) from None
 
 
 def _reject_constant(name: str) -> object:
@@ -140,7 +142,8 @@ def parse_request(payload: object) -> Request:
     ref = payload.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH):
         raise ProtocolError(
-            ErrorCode.INVALID_MESSAGE, f"ref must be a string of at most {MAX_REF_LENGTH} characters"
+            ErrorCode.INVALID_MESSAGE,
+            f"ref must be a string of at most {MAX_REF_LENGTH} characters",
         )
     if "op" not in payload and "task_id" in payload:
         # The original article's shorthand: {"task_id": 1} submits demo.echo.

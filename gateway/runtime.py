@@ -28,9 +28,10 @@ class Runtime:
         logger.info("closing %d open sockets with %d", len(connections), code)
         for connection in connections:
             connection.shutdown(code)
-        deadline = asyncio.get_running_loop().time() + wait
-        while self.hub.connections and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)  # shutdown only: wait for the close frames to leave
+        waits = [asyncio.ensure_future(connection.stopped.wait()) for connection in connections]
+        _, pending = await asyncio.wait(waits, timeout=wait)
+        for waiter in pending:
+            waiter.cancel()
 
     async def stop(self) -> None:
         await self.poller.stop()

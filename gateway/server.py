@@ -42,7 +42,9 @@ def serve(
         port=port,
         lifespan="off",
         ws="websockets-sansio",
-        ws_max_size=env_int("TASKGATE_WS_MAX_SIZE", max(1 << 20, 4 * int(settings.TASKGATE_MAX_FRAME_BYTES))),
+        ws_max_size=env_int(
+            "TASKGATE_WS_MAX_SIZE", max(1 << 20, 4 * int(settings.TASKGATE_MAX_FRAME_BYTES))
+        ),
         ws_per_message_deflate=False,  # costs a lot of memory per socket
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,

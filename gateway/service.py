@@ -51,7 +51,9 @@ class JobService:
         """Validate and dispatch a job, watching it on this socket. Returns the job id."""
         spec = get_job(job_name)
         if spec is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"no job named {job_name[:80]!r} is registered")
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_JOB, f"no job named {job_name[:80]!r} is registered"
+            )
         try:
             params = spec.validate(raw_params)
         except ValidationError as exc:
@@ -93,11 +95,15 @@ class JobService:
         try:
             record = await self.runtime.store.record(job_id)
         except StoreUnavailable:
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id
+            ) from None
         if record is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such job (or it expired)", job_id=job_id)
         if not self.principal.may_access(record.owner):
-            raise ProtocolError(ErrorCode.FORBIDDEN, "this job belongs to someone else", job_id=job_id)
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, "this job belongs to someone else", job_id=job_id
+            )
         return record
 
     async def watch(self, job_id: str, after: int | None, ref: str | None) -> None:
@@ -112,7 +118,9 @@ class JobService:
         except StoreUnavailable:
             self.connection.watches.pop(job_id, None)
             await hub.remove(job_id, self.connection)
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id
+            ) from None
         snapshot: JsonObject = {
             "event": "snapshot",
             "job_id": job_id,
@@ -141,7 +149,9 @@ class JobService:
         try:
             await revoke(job_id)
         except DispatchError:
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "the broker is unreachable", job_id=job_id) from None
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "the broker is unreachable", job_id=job_id
+            ) from None
         try:
             stored = await mark_revoked_if_pending(
                 store.client, job_id, int(settings.CELERY_RESULT_EXPIRES)
@@ -153,8 +163,9 @@ class JobService:
                 self.runtime.hub.deliver(job_id, event, "cancel")
                 await self.runtime.hub.broadcast(job_id, event)
         except StoreUnavailable:
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id
+            ) from None
         except Exception as exc:
             logger.warning("job %s: could not record the cancel: %r", job_id, exc)
         logger.info("job %s cancel requested by %s", job_id, self.principal.owner)
-

@@ -47,7 +47,9 @@ class LayerPublisher:
         try:
             future.result(timeout)
         except TimeoutError:
-            logger.warning("event publisher: %d events not flushed in %.1fs", queue.qsize(), timeout)
+            logger.warning(
+                "event publisher: %d events not flushed in %.1fs", queue.qsize(), timeout
+            )
             return False
         return True
 
@@ -61,7 +63,8 @@ class LayerPublisher:
                 thread = threading.Thread(target=self._run, name="taskgate-publisher", daemon=True)
                 thread.start()
                 self._ready.wait()
-            assert self._loop is not None and self._queue is not None
+            assert self._loop is not None
+            assert self._queue is not None
             return self._loop, self._queue
 
     def _run(self) -> None:
@@ -86,7 +89,12 @@ class LayerPublisher:
                 )
             except Exception as exc:
                 # At-most-once by design: the gateway's fallback poll repairs a lost push.
-                logger.warning("push of %s for job %s failed: %r", item and item[1].get("event"), item and item[0], exc)
+                logger.warning(
+                    "push of %s for job %s failed: %r",
+                    item and item[1].get("event"),
+                    item and item[0],
+                    exc,
+                )
             finally:
                 queue.task_done()
 

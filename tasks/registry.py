@@ -38,7 +38,7 @@ class JobTask(Task):  # type: ignore[type-arg]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request
-        if self.backend.get_state(request.id) == "REVOKED":
+        if self.backend.get_state(str(request.id)) == "REVOKED":
             # Cancelled while queued (the gateway recorded it); a worker that was not
             # running at the time never got the revoke broadcast.
             logger.info("job %s was cancelled before it started: skipped", request.id)
@@ -103,7 +103,8 @@ def job(
 
         run.__name__ = func.__name__
         run.__doc__ = func.__doc__
-        task = app.task(name=name, base=JobTask, **task_options)(run)
+        register = app.task(name=name, base=JobTask, **task_options)
+        task: Task = register(run)  # type: ignore[type-arg,no-untyped-call]
         spec = JobSpec(name=name, description=description, params=params, task=task)
         _registry[name] = spec
         return spec

@@ -9,7 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celery.signals import task_failure, task_retry, task_revoked, task_success, worker_process_shutdown
+from celery.signals import (
+    task_failure,
+    task_retry,
+    task_revoked,
+    task_success,
+    worker_process_shutdown,
+)
 
 from tasks.emit import emit_stored
 from tasks.publisher import publisher
@@ -25,9 +31,12 @@ def _on_success(sender: object = None, result: Any = None, **_: Any) -> None:
 
 @task_failure.connect
 def _on_failure(
-    sender: object = None, task_id: str | None = None, exception: BaseException | None = None, **_: Any
+    sender: object = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    **_: Any,
 ) -> None:
-    if isinstance(sender, JobTask) and task_id:
+    if isinstance(sender, JobTask) and task_id and isinstance(exception, Exception):
         error = error_from_exception_meta(sender.backend.prepare_exception(exception))
         emit_stored(task_id, "failure", terminal=True, error=error)
 

@@ -191,10 +191,14 @@ def state_from_meta(
         if state is State.SUCCESS:
             return JobState(job_id, state, seq, ts, last_progress, result=result)
         if state is State.FAILURE:
-            return JobState(job_id, state, seq, ts, last_progress, error=error_from_exception_meta(result))
+            return JobState(
+                job_id, state, seq, ts, last_progress, error=error_from_exception_meta(result)
+            )
         return JobState(job_id, state, seq, ts, last_progress)
     if state is State.RETRYING:
-        return JobState(job_id, state, counter, ts, last_progress, error=error_from_exception_meta(result))
+        return JobState(
+            job_id, state, counter, ts, last_progress, error=error_from_exception_meta(result)
+        )
     if state is State.RUNNING and isinstance(result, dict) and "seq" in result:
         progress = result.get("progress")
         return JobState(

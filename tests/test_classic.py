@@ -52,7 +52,9 @@ def test_classic_failure_reports_the_error(gateway: Gateway) -> None:
         ('{"seconds": 1}', "missing required parameter: task_id"),
     ],
 )
-def test_classic_bad_input_gets_flag_false_and_a_close(gateway: Gateway, frame: str, expected: str) -> None:
+def test_classic_bad_input_gets_flag_false_and_a_close(
+    gateway: Gateway, frame: str, expected: str
+) -> None:
     with client(f"{gateway.ws}/async_task/") as c:
         c.send(frame)
         frames, code = _frames_until_close(c)

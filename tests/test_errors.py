@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -14,10 +15,15 @@ from tests.support import Gateway, client, start_gateway
 WS = "/ws/jobs/"
 
 
+def _has_ref(ref: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame.get("ref") == ref
+
+
 def _error(answer: dict[str, object], code: str) -> dict[str, object]:
     assert answer["event"] == "error", answer
     assert answer["code"] == code, answer
-    assert isinstance(answer["message"], str) and answer["message"]
+    assert isinstance(answer["message"], str)
+    assert answer["message"]
     return answer
 
 
@@ -79,7 +85,8 @@ def test_invalid_params_lists_each_field(gateway: Gateway) -> None:
             c.request({"op": "submit", "job": "demo.echo", "params": {"seconds": 601, "extra": 1}}),
             "invalid_params",
         )
-        fields = {d["field"] for d in answer["details"]}  # type: ignore[union-attr]
+        details: list[dict[str, str]] = answer["details"]  # type: ignore[assignment]
+        fields = {d["field"] for d in details}
         assert fields == {"task_id", "seconds", "extra"}
         c.ping()
 
@@ -105,7 +112,7 @@ def test_rate_limited_submits_carry_retry_after(gateway: Gateway) -> None:
     with client(gateway.ws + WS) as c:
         for i in range(12):
             c.send({"op": "submit", "job": "no.such.job", "ref": f"s{i}"})
-        answers = [c.recv_until(lambda f, i=i: f.get("ref") == f"s{i}")[-1] for i in range(12)]
+        answers = [c.recv_until(_has_ref(f"s{i}"))[-1] for i in range(12)]
         codes = [a["code"] for a in answers]
         assert codes[:10] == ["unknown_job"] * 10
         assert "rate_limited" in codes[10:]
@@ -118,7 +125,10 @@ def test_limit_exceeded_on_too_many_watches(gateway: Gateway) -> None:
     # The shared gateway allows 6 watched jobs per socket.
     with client(gateway.ws + WS) as c:
         jobs = [c.submit("demo.echo", {"task_id": i, "seconds": 30}) for i in range(6)]
-        answer = _error(c.request({"op": "submit", "job": "demo.echo", "params": {"task_id": 7}}), "limit_exceeded")
+        answer = _error(
+            c.request({"op": "submit", "job": "demo.echo", "params": {"task_id": 7}}),
+            "limit_exceeded",
+        )
         assert "6" in str(answer["message"])
         c.send({"op": "unwatch", "job_id": jobs[0]})
         c.ping()
@@ -135,7 +145,8 @@ def test_too_large_closes_with_1009(gateway: Gateway) -> None:
         _error(c.recv(), "too_large")
         with pytest.raises(ConnectionClosed) as closed:
             c.recv(timeout=5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +159,10 @@ def gateway_without_redis(base_env: dict[str, str], logs_dir: Path) -> Iterator[
 
 def test_unavailable_when_redis_is_down(gateway_without_redis: Gateway) -> None:
     with client(gateway_without_redis.ws + WS) as c:
-        answer = _error(c.request({"op": "submit", "job": "demo.echo", "params": {"task_id": 1}}, timeout=20), "unavailable")
+        answer = _error(
+            c.request({"op": "submit", "job": "demo.echo", "params": {"task_id": 1}}, timeout=20),
+            "unavailable",
+        )
         assert "not dispatched" in str(answer["message"])
         _error(c.request({"op": "watch", "job_id": "some-job"}, timeout=20), "unavailable")
         c.ping()

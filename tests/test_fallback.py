@@ -12,19 +12,27 @@ from tests.support import Gateway, Proc, assert_seq_increasing, client, start_ga
 
 
 @pytest.fixture(scope="module")
-def lossy_pair(base_env: dict[str, str], redis_url: str, logs_dir: Path) -> Iterator[tuple[Gateway, Proc]]:
+def lossy_pair(
+    base_env: dict[str, str], redis_url: str, logs_dir: Path
+) -> Iterator[tuple[Gateway, Proc]]:
     """A worker whose channel layer is a dead Redis: every push it sends is lost. It and its
     gateway use database 1, so no other worker takes their jobs."""
     db1 = redis_url.rsplit("/", 1)[0] + "/1"
-    env = dict(base_env, REDIS_URL=db1, TASKGATE_FALLBACK_INTERVAL="1", TASKGATE_LAYER_PROBE_INTERVAL="5")
-    worker = start_worker(dict(env, TASKGATE_CHANNEL_URL=DEAD_REDIS_URL), logs_dir, name="worker-lossy", concurrency=1)
+    env = dict(
+        base_env, REDIS_URL=db1, TASKGATE_FALLBACK_INTERVAL="1", TASKGATE_LAYER_PROBE_INTERVAL="5"
+    )
+    worker = start_worker(
+        dict(env, TASKGATE_CHANNEL_URL=DEAD_REDIS_URL), logs_dir, name="worker-lossy", concurrency=1
+    )
     gateway = start_gateway(env, logs_dir, name="gateway-lossy")
     yield gateway, worker
     gateway.proc.stop()
     worker.stop()
 
 
-def test_lost_push_signals_still_end_in_the_terminal_event(lossy_pair: tuple[Gateway, Proc]) -> None:
+def test_lost_push_signals_still_end_in_the_terminal_event(
+    lossy_pair: tuple[Gateway, Proc],
+) -> None:
     gateway, worker = lossy_pair
     with client(f"{gateway.ws}/ws/jobs/") as c:
         job_id = c.submit("demo.echo", {"task_id": 11, "seconds": 1})
@@ -36,10 +44,17 @@ def test_lost_push_signals_still_end_in_the_terminal_event(lossy_pair: tuple[Gat
 
 
 @pytest.fixture(scope="module")
-def deaf_gateway(base_env: dict[str, str], redis_url: str, logs_dir: Path) -> Iterator[tuple[Gateway, Proc]]:
+def deaf_gateway(
+    base_env: dict[str, str], redis_url: str, logs_dir: Path
+) -> Iterator[tuple[Gateway, Proc]]:
     """A gateway whose channel layer is unreachable (it gets no push at all), on database 2."""
     db2 = redis_url.rsplit("/", 1)[0] + "/2"
-    env = dict(base_env, REDIS_URL=db2, TASKGATE_FALLBACK_INTERVAL="3600", TASKGATE_FALLBACK_DEGRADED_INTERVAL="0.3")
+    env = dict(
+        base_env,
+        REDIS_URL=db2,
+        TASKGATE_FALLBACK_INTERVAL="3600",
+        TASKGATE_FALLBACK_DEGRADED_INTERVAL="0.3",
+    )
     worker = start_worker(env, logs_dir, name="worker-db2", concurrency=1)
     gateway = start_gateway(
         dict(env, TASKGATE_CHANNEL_URL=DEAD_REDIS_URL, TASKGATE_REDIS_CONNECT_TIMEOUT="0.3"),

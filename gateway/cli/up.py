@@ -9,6 +9,7 @@ so that no part outlives a supervisor that was killed. It waits for signals with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -40,7 +41,11 @@ class Part:
 
     def start(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            self.argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_setup
+            self.argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=child_setup,
         )
         logger.info("started %s (pid %d)", self.name, self.process.pid)
 
@@ -59,10 +64,8 @@ class Part:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass
@@ -130,10 +133,15 @@ def run_stack(args: argparse.Namespace) -> int:
             env.setdefault("TASKGATE_FLOWER_URL", f"http://{args.host}:{args.flower_port}/")
         python = [sys.executable, "-m", "gateway"]
         subprocess.run([*python, "manage", "migrate", "--noinput", "-v", "0"], env=env, check=True)
-        stack.parts.append(Part("gateway", [*python, "gateway", "--host", args.host, "--port", str(args.port)]))
+        stack.parts.append(
+            Part("gateway", [*python, "gateway", "--host", args.host, "--port", str(args.port)])
+        )
         if not args.no_flower:
             stack.parts.append(
-                Part("flower", [*python, "flower", "--host", args.host, "--port", str(args.flower_port)])
+                Part(
+                    "flower",
+                    [*python, "flower", "--host", args.host, "--port", str(args.flower_port)],
+                )
             )
         stack.parts.append(
             Part(
@@ -148,7 +156,9 @@ def run_stack(args: argparse.Namespace) -> int:
         _wait_ready(f"{base}/readyz", stack, args.ready_timeout)
         logger.info("taskgate is ready")
         logger.info("  page        %s/", base)
-        logger.info("  websocket   ws://%s:%d/ws/jobs/  (classic: /async_task/)", args.host, args.port)
+        logger.info(
+            "  websocket   ws://%s:%d/ws/jobs/  (classic: /async_task/)", args.host, args.port
+        )
         if not args.no_flower:
             logger.info("  flower      http://%s:%d/", args.host, args.flower_port)
         logger.info("  redis       %s", env["REDIS_URL"])
@@ -169,5 +179,7 @@ def _wait_for_stop(stack: Stack) -> int:
             return 0
         dead = stack.exited()
         if dead is not None and dead.process is not None:
-            logger.error("%s exited unexpectedly (status %s): stopping", dead.name, dead.process.returncode)
+            logger.error(
+                "%s exited unexpectedly (status %s): stopping", dead.name, dead.process.returncode
+            )
             return 1

@@ -20,7 +20,7 @@ from gateway.service import JobService
 logger = logging.getLogger(__name__)
 
 
-class GatewayConsumer(AsyncWebsocketConsumer):
+class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """A socket that watches jobs through the process hub (it has no layer channel itself)."""
 
     # The hub holds this process's one channel in the layer; sockets need none of their own.
@@ -70,14 +70,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             logger.debug("close(%d) failed: %r", code, exc)
 
     def _watch_done(self, job_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.runtime.hub.remove(job_id, self.connection))
+        task = asyncio.get_running_loop().create_task(
+            self.runtime.hub.remove(job_id, self.connection)
+        )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     def check_frame(self, text_data: str | None, bytes_data: bytes | None) -> str:
         """The frame's text, or a ProtocolError for a binary or oversized frame."""
         if text_data is None:
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "binary frames are not accepted; send JSON text")
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE, "binary frames are not accepted; send JSON text"
+            )
         limit = int(settings.TASKGATE_MAX_FRAME_BYTES)
         if len(text_data) > limit or (
             len(text_data) * 4 > limit and len(text_data.encode("utf-8", "surrogatepass")) > limit

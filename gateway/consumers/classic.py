@@ -35,7 +35,7 @@ class ClassicConsumer(GatewayConsumer):
             await self.service.submit(SHORTHAND_JOB, payload, None)
         except ProtocolError as error:
             if error.code in (ErrorCode.INVALID_JSON, ErrorCode.INVALID_MESSAGE):
-                await self._refuse("wrong format: send one JSON object such as {\"task_id\": 1}")
+                await self._refuse('wrong format: send one JSON object such as {"task_id": 1}')
             elif error.code is ErrorCode.INVALID_PARAMS:
                 fields = "; ".join(f"{d['field']}: {d['message']}" for d in error.details or [])
                 await self._refuse(f"invalid parameters: {fields}")
@@ -57,11 +57,19 @@ class ClassicConsumer(GatewayConsumer):
         if kind is None:  # already a classic message
             await self.send(text_data=text)
         elif kind == "accepted":
-            message = {"msg": f"Task {self.task_id} is running...", "flag": True, "job_id": event["job_id"]}
+            message = {
+                "msg": f"Task {self.task_id} is running...",
+                "flag": True,
+                "job_id": event["job_id"],
+            }
             await self.send(text_data=dumps(message))
         elif kind in ("success", "failure", "cancelled"):
             if kind == "success":
-                outcome: JsonObject = {"msg": "success", "flag": True, "data": {"result": event.get("result")}}
+                outcome: JsonObject = {
+                    "msg": "success",
+                    "flag": True,
+                    "data": {"result": event.get("result")},
+                }
             elif kind == "failure":
                 outcome = {"msg": "failure", "flag": False, "error": event.get("error")}
             else:

@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 class JobsConsumer(GatewayConsumer):
     async def connect(self) -> None:
-        self.submits = TokenBucket(float(settings.TASKGATE_SUBMIT_RATE), int(settings.TASKGATE_SUBMIT_BURST))
+        self.submits = TokenBucket(
+            float(settings.TASKGATE_SUBMIT_RATE), int(settings.TASKGATE_SUBMIT_BURST)
+        )
         await super().connect()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -45,7 +47,9 @@ class JobsConsumer(GatewayConsumer):
             # A bug must cost one request, never the socket.
             logger.exception("request failed")
             self.connection.reply(
-                ProtocolError(ErrorCode.UNAVAILABLE, "the server could not handle the request").event(ref)
+                ProtocolError(
+                    ErrorCode.UNAVAILABLE, "the server could not handle the request"
+                ).event(ref)
             )
 
     async def handle(self, request: Request) -> None:

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Set up and run taskgate from a fresh clone with nothing but Python 3.11+.
+
+    python3 dev.py up      # create .venv, install, start the whole stack
+    python3 dev.py test    # create .venv, install with test extras, run every check and test
+
+Extra arguments go to the command (``python3 dev.py up --port 9000``, ``python3 dev.py
+test -k classic``). The virtualenv is re-installed only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+log = logging.getLogger("dev")
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def _run(*argv: str | Path) -> None:
+    subprocess.run([str(a) for a in argv], cwd=ROOT, check=True)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project with ``extras`` unless already done."""
+    if sys.version_info < (3, 11):
+        sys.exit("taskgate needs Python 3.11 or newer")
+    stamp = VENV / f".installed-{extras}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    _run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]")
+    stamp.write_text(digest)
+
+
+def cmd_up(args: list[str]) -> int:
+    ensure_venv("dev")
+    os.execv(PYTHON, [str(PYTHON), "-m", "gateway", "up", *args])
+
+
+def cmd_test(args: list[str]) -> int:
+    ensure_venv("dev")
+    steps: list[list[str | Path]] = [
+        [PYTHON, "-m", "ruff", "check", "."],
+        [PYTHON, "-m", "ruff", "format", "--check", "."],
+        [PYTHON, "-m", "mypy", "."],
+    ]
+    if shutil.which("node") and (ROOT / "frontend" / "tests").is_dir():
+        steps.append(["node", "--test", "frontend/tests/"])
+    steps.append([PYTHON, "-m", "pytest", *args])
+    for step in steps:
+        log.info("==> %s", " ".join(str(part) for part in step))
+        result = subprocess.run([str(part) for part in step], cwd=ROOT)
+        if result.returncode != 0:
+            return result.returncode
+    return 0
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    commands = {"up": cmd_up, "test": cmd_test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""``taskgate up`` from a clean directory without REDIS_URL: ready, runs a job, stops clean."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from gateway.cli.redis_server import free_port
+from tests.support import client, http_get, wait_until
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes, but only its parent can reap it.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = Path(f"/proc/{parent}/task/{parent}/children")
+        if children.exists():
+            for child in children.read_text().split():
+                found.add(int(child))
+                frontier.append(int(child))
+    return found
+
+
+@pytest.mark.slow
+def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "TASKGATE_"))}
+    port, flower_port = free_port(), free_port()
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "up", "--port", str(port),
+             "--flower-port", str(flower_port), "--data-dir", str(tmp_path / "data"),
+             "--stop-timeout", "10"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "taskgate is ready" in log_path.read_text(), 120, "taskgate up ready")
+        output = log_path.read_text()
+        assert "embedded Redis" in output
+        assert f"http://127.0.0.1:{port}/" in output
+        assert f"http://127.0.0.1:{flower_port}/" in output
+        assert (tmp_path / "data" / "redis").is_dir()
+        children = _descendants(up.pid)
+        assert len(children) >= 4  # redis, gateway, flower, worker (+ its pool)
+        assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        assert http_get(f"http://127.0.0.1:{flower_port}/")[0] == 200
+
+        with client(f"ws://127.0.0.1:{port}/ws/jobs/") as c:
+            job_id = c.submit("demo.echo", {"task_id": "up", "seconds": 0.5})
+            assert c.until_terminal(job_id)[-1]["result"] == "up"
+            up.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as closed:
+                c.recv(timeout=20)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1001
+        assert up.wait(60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    leftovers = [pid for pid in children if _alive(pid)]
+    assert not leftovers, f"processes left running: {leftovers}\n{log_path.read_text()[-3000:]}"
+    assert re.search(r"stopped embedded Redis", log_path.read_text())

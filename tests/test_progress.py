@@ -1,0 +1,105 @@
+"""The job-side API (tasks.progress, tasks.emit, tasks.signals) through a real Celery worker.
+
+This worker comes from pytest-celery's classic fixtures (``celery_session_worker``): a real
+worker on the test Redis, consuming its own queue so the subprocess worker never sees these
+jobs. What the tests observe is what a gateway would: the channel layer and the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from celery import Celery
+from channels.layers import get_channel_layer
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.celery_app import app
+from tasks.progress import NotInJob, report_progress
+from tasks.registry import job
+from tasks.state import group_name
+
+QUEUE = "classic-fixture-tests"
+
+
+class BurstParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    count: int = Field(ge=1, le=1_000_000)
+
+
+@job("tests.burst", params=BurstParams, description="Reports progress as fast as it can.")
+def burst(params: BurstParams) -> int:
+    for done in range(1, params.count + 1):
+        report_progress(done, params.count, f"{done} done")
+    return params.count
+
+
+@pytest.fixture(scope="session")
+def celery_session_app() -> Celery:
+    return app
+
+
+@pytest.fixture(scope="session")
+def celery_worker_parameters() -> dict[str, Any]:
+    return {"queues": (QUEUE,), "perform_ping_check": False}
+
+
+def _run_and_listen(job_id: str, start: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Join the job's group in the layer, start the job, collect events up to the terminal one."""
+
+    async def listen() -> list[dict[str, Any]]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(job_id), channel)
+        threading.Thread(target=start, daemon=True).start()
+        events: list[dict[str, Any]] = []
+        while True:
+            message = await asyncio.wait_for(layer.receive(channel), timeout)
+            events.append(message["event"])
+            if message["event"]["event"] in ("success", "failure", "cancelled"):
+                return events
+
+    return asyncio.run(listen())
+
+
+def test_report_progress_outside_a_job_is_an_error() -> None:
+    with pytest.raises(NotInJob):
+        report_progress(1, 2)
+
+
+def test_a_burst_of_progress_is_coalesced_and_the_last_one_gets_through(
+    celery_session_worker: Any,
+) -> None:
+    job_id = "burst-0001"
+    events = _run_and_listen(
+        job_id, lambda: burst.task.apply_async(kwargs={"count": 20000}, task_id=job_id, queue=QUEUE)
+    )
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "running"
+    assert kinds[-1] == "success"
+    progress = [e for e in events if e["event"] == "progress"]
+    assert 1 <= len(progress) < 2000  # 20,000 calls, coalesced
+    assert progress[-1]["progress"]["current"] == 20000  # the last call always gets through
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(set(seqs))
+    meta = app.backend.get_task_meta(job_id)
+    assert meta["status"] == "SUCCESS"
+    assert meta["result"] == 20000
+
+
+def test_a_failing_job_pushes_failure_after_its_state_is_stored(celery_session_worker: Any) -> None:
+    from tasks.jobs.demo import fail
+
+    job_id = "fail-0001"
+    events = _run_and_listen(
+        job_id,
+        lambda: fail.task.apply_async(
+            kwargs={"steps": 2, "seconds_per_step": 0, "message": "nope"},
+            task_id=job_id,
+            queue=QUEUE,
+        ),
+    )
+    assert events[-1]["error"] == {"type": "DemoFailure", "message": "nope"}
+    assert app.backend.get_task_meta(job_id)["status"] == "FAILURE"
