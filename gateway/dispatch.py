@@ -14,18 +14,9 @@ from typing import Any
 
 from tasks.celery_app import app
 from tasks.registry import JobSpec
-from tasks.state import JsonObject, now_ts
+from tasks.state import JsonObject
 
 logger = logging.getLogger(__name__)
-
-# Stores REVOKED only if the job has stored no state yet (a job not started).
-_REVOKE_IF_PENDING = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  return 1
-end
-return 0
-"""
 
 
 class DispatchError(Exception):
@@ -50,23 +41,3 @@ async def revoke(job_id: str) -> None:
         await asyncio.to_thread(app.control.revoke, job_id, terminate=True)
     except Exception as exc:
         raise DispatchError(str(exc)) from exc
-
-
-async def mark_revoked_if_pending(client: Any, job_id: str, ttl: int) -> bool:
-    """Record a not-yet-started job as REVOKED, so a worker that starts later skips it."""
-    backend: Any = app.backend
-    meta: JsonObject = {
-        "status": "REVOKED",
-        "result": {
-            "exc_type": "TaskRevokedError",
-            "exc_message": ["cancelled before it started"],
-            "exc_module": "celery.exceptions",
-        },
-        "traceback": None,
-        "children": [],
-        "date_done": now_ts(),
-        "task_id": job_id,
-    }
-    key = backend.get_key_for_task(job_id)
-    stored = await client.eval(_REVOKE_IF_PENDING, 1, key, backend.encode(meta), ttl)
-    return bool(stored)

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from gateway.hub import Hub
 from gateway.jobstore import JobStore, StoreUnavailable
+from gateway.lost import settle_if_lost
 from tasks.state import State
 
 logger = logging.getLogger(__name__)
@@ -82,5 +83,8 @@ class FallbackPoller:
             return
         for job_id, state in states.items():
             if state.state is State.QUEUED:
+                continue
+            if not state.leased:
+                await settle_if_lost(self._store, self._hub, state)
                 continue
             self._hub.deliver(job_id, state.event(), "fallback")

@@ -68,8 +68,13 @@ class Hub:
         for conn in list(conns):
             conn.offer(job_id, event)
 
+    async def announce(self, job_id: str, event: JsonObject, path: str) -> None:
+        """An event the gateway made itself: to local watchers now, and to other processes."""
+        self.deliver(job_id, event, path)
+        await self.broadcast(job_id, event)
+
     async def broadcast(self, job_id: str, event: JsonObject) -> None:
-        """Send an event the gateway made itself to the job's group (best effort)."""
+        """Send an event to the job's group in the layer (best effort: the fallback covers)."""
         try:
             await self._layer.group_send(group_name(job_id), {"type": "job.event", "event": event})
         except Exception as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,8 +19,10 @@ from tasks.celery_app import app
 from tasks.state import (
     JobState,
     JsonObject,
+    State,
     decode_counter,
     dumps,
+    lease_key,
     now_ts,
     progress_key,
     record_key,
@@ -31,6 +33,25 @@ from tasks.state import (
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+
+# REVOKED, only if the job has stored no state yet (it has not started).
+_REVOKE_IF_PENDING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+# A new state for a job that is still running and whose lease is gone (its worker died).
+_SETTLE_LOST = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local ok, meta = pcall(cjson.decode, current)
+if not ok or (meta['status'] ~= 'STARTED' and meta['status'] ~= 'PROGRESS') then return 0 end
+if ARGV[3] == '1' then redis.call('INCR', KEYS[3]) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 
 
 class StoreUnavailable(Exception):
@@ -130,18 +151,79 @@ class JobStore:
                 for job_id in chunk:
                     keys.append(backend.get_key_for_task(job_id))
                     keys.append(seq_key(job_id))
+                    keys.append(lease_key(job_id))
                     if with_progress:
                         keys.append(progress_key(job_id))
                 values = await self.client.mget(keys)
-                width = 3 if with_progress else 2
+                width = 4 if with_progress else 3
                 for index, job_id in enumerate(chunk):
                     row = values[index * width : (index + 1) * width]
                     meta = _decode_meta(backend, row[0])
-                    progress = _decode_json(row[2]) if with_progress else None
-                    out[job_id] = state_from_meta(job_id, meta, decode_counter(row[1]), progress)
+                    progress = _decode_json(row[3]) if with_progress else None
+                    state = state_from_meta(job_id, meta, decode_counter(row[1]), progress)
+                    if row[2] is None and state.state is State.RUNNING:
+                        state = replace(state, leased=False)
+                    out[job_id] = state
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         return out
+
+    async def revoke_if_pending(self, job_id: str) -> bool:
+        """Record a not-yet-started job as cancelled, so a worker that gets it later skips it."""
+        payload = _celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled before it started")
+        return await self._script(_REVOKE_IF_PENDING, [_meta_key(job_id)], [payload, _ttl()])
+
+    async def settle_lost(self, job_id: str, *, requeue: bool) -> bool:
+        """End (or, with acks-late, mark for re-delivery) a running job whose lease is gone.
+
+        Atomic: nothing happens if the job stored another state or a worker holds its lease.
+        """
+        if requeue:
+            payload = _celery_meta(
+                job_id,
+                "RETRY",
+                "WorkerLostError",
+                "the worker running the job died; it will run again",
+            )
+        else:
+            payload = _celery_meta(
+                job_id, "FAILURE", "WorkerLostError", "the worker running the job died"
+            )
+        keys = [_meta_key(job_id), lease_key(job_id), seq_key(job_id)]
+        return await self._script(_SETTLE_LOST, keys, [payload, _ttl(), "1" if requeue else "0"])
+
+    async def _script(self, source: str, keys: list[Any], args: list[Any]) -> bool:
+        try:
+            return bool(await self.client.eval(source, len(keys), *keys, *args))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+
+def _ttl() -> int:
+    return int(settings.CELERY_RESULT_EXPIRES)
+
+
+def _meta_key(job_id: str) -> Any:
+    backend: Any = app.backend
+    return backend.get_key_for_task(job_id)
+
+
+def _celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
+    """A result-backend payload in Celery's own format, for states the gateway records."""
+    backend: Any = app.backend
+    meta: JsonObject = {
+        "status": status,
+        "result": {
+            "exc_type": exc_type,
+            "exc_message": [message],
+            "exc_module": "celery.exceptions",
+        },
+        "traceback": None,
+        "children": [],
+        "date_done": now_ts(),
+        "task_id": job_id,
+    }
+    return backend.encode(meta)
 
 
 def _text(value: bytes | str | None) -> str | None:

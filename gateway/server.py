@@ -41,7 +41,7 @@ def serve(
         host=host,
         port=port,
         lifespan="off",
-        ws="websockets-sansio",
+        ws="gateway.wsprotocol:GatewayWebSocketProtocol",
         ws_max_size=env_int(
             "TASKGATE_WS_MAX_SIZE", max(1 << 20, 4 * int(settings.TASKGATE_MAX_FRAME_BYTES))
         ),

@@ -14,13 +14,14 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from gateway.connection import Connection
-from gateway.dispatch import DispatchError, mark_revoked_if_pending, revoke, send_job
+from gateway.dispatch import DispatchError, revoke, send_job
 from gateway.identity import Principal
 from gateway.jobstore import JobRecord, StoreUnavailable
+from gateway.lost import settle_if_lost
 from gateway.protocol import ErrorCode, ProtocolError, validation_details
 from gateway.runtime import Runtime
 from tasks.registry import get_job
-from tasks.state import JsonObject, now_ts
+from tasks.state import JsonObject, dumps, now_ts
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ class JobService:
 
     async def submit(self, job_name: str, raw_params: JsonObject, ref: str | None) -> str:
         """Validate and dispatch a job, watching it on this socket. Returns the job id."""
+        limit = int(settings.TASKGATE_MAX_PARAMS_BYTES)
+        if len(dumps(raw_params)) > limit:
+            raise ProtocolError(
+                ErrorCode.INVALID_PARAMS,
+                f"params are limited to {limit} bytes of JSON",
+                details=[{"field": "params", "message": f"larger than {limit} bytes"}],
+            )
         spec = get_job(job_name)
         if spec is None:
             raise ProtocolError(
@@ -114,7 +122,7 @@ class JobService:
         watch = self.connection.begin(job_id, after)
         await hub.add(job_id, self.connection)
         try:
-            state = await store.state(job_id)
+            state = await settle_if_lost(store, hub, await store.state(job_id))
         except StoreUnavailable:
             self.connection.watches.pop(job_id, None)
             await hub.remove(job_id, self.connection)
@@ -153,19 +161,13 @@ class JobService:
                 ErrorCode.UNAVAILABLE, "the broker is unreachable", job_id=job_id
             ) from None
         try:
-            stored = await mark_revoked_if_pending(
-                store.client, job_id, int(settings.CELERY_RESULT_EXPIRES)
-            )
-            if stored:
+            if await store.revoke_if_pending(job_id):
                 # Nobody else will announce it: a worker would only skip the job later.
-                state = await store.state(job_id)
-                event = state.event()
-                self.runtime.hub.deliver(job_id, event, "cancel")
-                await self.runtime.hub.broadcast(job_id, event)
+                await self.runtime.hub.announce(
+                    job_id, (await store.state(job_id)).event(), "cancel"
+                )
         except StoreUnavailable:
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id
             ) from None
-        except Exception as exc:
-            logger.warning("job %s: could not record the cancel: %r", job_id, exc)
         logger.info("job %s cancel requested by %s", job_id, self.principal.owner)

@@ -116,8 +116,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": env_float("TASKGATE_REDIS_CONNECT_TIMEOUT", 2.0),
+    # With acks-late, a job whose worker died is delivered again after this many seconds.
     "visibility_timeout": env_int("TASKGATE_VISIBILITY_TIMEOUT", 3600),
+    "unacked_restore_interval": env_float("TASKGATE_UNACKED_RESTORE_INTERVAL", 10.0),
+    "unacked_restore_throttle": 1,
 }
+# Ride out a Redis restart: storing a result retries instead of failing the job.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 30
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 2000
 
 # --- taskgate ---
 TASKGATE_ALLOW_ANONYMOUS = env_bool("TASKGATE_ALLOW_ANONYMOUS", False)
@@ -128,8 +135,11 @@ TASKGATE_PROGRESS_MIN_INTERVAL = env_float("TASKGATE_PROGRESS_MIN_INTERVAL", 0.0
 TASKGATE_FALLBACK_INTERVAL = env_float("TASKGATE_FALLBACK_INTERVAL", 2.0)
 TASKGATE_FALLBACK_DEGRADED_INTERVAL = env_float("TASKGATE_FALLBACK_DEGRADED_INTERVAL", 0.5)
 TASKGATE_LAYER_PROBE_INTERVAL = env_float("TASKGATE_LAYER_PROBE_INTERVAL", 10.0)
+# A running job whose worker stops renewing its lease for this long is "lost".
+TASKGATE_LEASE_SECONDS = env_float("TASKGATE_LEASE_SECONDS", 10.0)
 # Socket limits.
 TASKGATE_MAX_FRAME_BYTES = env_int("TASKGATE_MAX_FRAME_BYTES", 64 * 1024)
+TASKGATE_MAX_PARAMS_BYTES = env_int("TASKGATE_MAX_PARAMS_BYTES", 16 * 1024)
 TASKGATE_MAX_WATCHES_PER_SOCKET = env_int("TASKGATE_MAX_WATCHES_PER_SOCKET", 100)
 TASKGATE_SUBMIT_RATE = env_float("TASKGATE_SUBMIT_RATE", 10.0)
 TASKGATE_SUBMIT_BURST = env_int("TASKGATE_SUBMIT_BURST", 20)

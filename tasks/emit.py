@@ -7,43 +7,26 @@ and then reads a snapshot never sees an older state than the push announced.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from typing import Any
 
-import redis
 from celery import Task
 from celery.app.task import Context
 from django.conf import settings
 
 from tasks.publisher import publisher
+from tasks.redis_client import result_redis
 from tasks.state import JsonObject, dumps, now_ts, progress_key, seq_key
 
 logger = logging.getLogger(__name__)
 
 
 class SeqCounter:
-    """The per-job sequence counter in Redis, one client per process (fork-safe)."""
-
-    def __init__(self) -> None:
-        self._pid: int | None = None
-        self._client: redis.Redis | None = None
-        self._lock = threading.Lock()
-
-    def client(self) -> redis.Redis:
-        with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._client = redis.Redis.from_url(
-                    settings.TASKGATE_RESULT_URL,
-                    socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
-                )
-            return self._client
+    """The per-job sequence counter in Redis."""
 
     def next(self, job_id: str, progress: JsonObject | None = None) -> int:
         """Allocate the next seq of a non-terminal event (and remember the last progress)."""
         ttl = int(settings.CELERY_RESULT_EXPIRES)
-        pipe = self.client().pipeline(transaction=True)
+        pipe = result_redis().pipeline(transaction=True)
         pipe.incr(seq_key(job_id))
         pipe.expire(seq_key(job_id), ttl)
         if progress is not None:
@@ -52,7 +35,7 @@ class SeqCounter:
 
     def terminal(self, job_id: str) -> int:
         """The seq of the job's terminal event: one past the last non-terminal one."""
-        raw = self.client().get(seq_key(job_id))
+        raw = result_redis().get(seq_key(job_id))
         return (int(raw) if raw is not None else 0) + 1
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from tasks.celery_app import app
 from tasks.emit import store_and_emit
+from tasks.lease import leases
 from tasks.progress import ProgressReporter, bind_reporter, unbind_reporter
 from tasks.state import JsonObject
 
@@ -43,6 +44,7 @@ class JobTask(Task):  # type: ignore[type-arg]
             # running at the time never got the revoke broadcast.
             logger.info("job %s was cancelled before it started: skipped", request.id)
             raise Ignore()
+        leases.hold(str(request.id))
         try:
             store_and_emit(self, request, "STARTED")
         except Exception:

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery.signals import (
     task_failure,
+    task_postrun,
     task_retry,
     task_revoked,
     task_success,
@@ -18,6 +19,7 @@ from celery.signals import (
 )
 
 from tasks.emit import emit_stored
+from tasks.lease import leases
 from tasks.publisher import publisher
 from tasks.registry import JobTask
 from tasks.state import error_from_exception_meta
@@ -59,6 +61,13 @@ def _on_retry(sender: object = None, request: Any = None, reason: Any = None, **
 def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask) and request is not None:
         emit_stored(str(request.id), "cancelled", terminal=True)
+
+
+@task_postrun.connect
+def _release_lease(sender: object = None, task_id: str | None = None, **_: Any) -> None:
+    # After Celery stored the outcome (success, failure or retry): the job is no longer ours.
+    if isinstance(sender, JobTask) and task_id:
+        leases.release(task_id)
 
 
 @worker_process_shutdown.connect

@@ -76,6 +76,11 @@ def record_key(job_id: str) -> str:
     return f"taskgate:job:{job_id}"
 
 
+def lease_key(job_id: str) -> str:
+    """Held (and renewed) by the worker process running the job."""
+    return f"taskgate:lease:{job_id}"
+
+
 def now_ts() -> str:
     """ISO 8601 UTC with microseconds, as every event's ``ts``."""
     return format_ts(datetime.now(UTC))
@@ -138,6 +143,7 @@ class JobState:
     error: JsonObject | None = None
     worker: str | None = None
     retry_in: float | None = None
+    leased: bool = True  # False: running, but no worker holds the job's lease any more
 
     def event(self) -> JsonObject:
         """The event that announces this state to a watcher that has not seen it."""

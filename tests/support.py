@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,30 @@ class Proc:
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        # Its own process group, so a fault test can kill the whole of it (a worker's pool too).
         self.process = subprocess.Popen(
-            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         return self
+
+    def kill_group(self) -> None:
+        """SIGKILL the process and everything it started (a worker and its pool)."""
+        assert self.process is not None
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def rss_kib(self) -> int:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        )
 
     @property
     def pid(self) -> int:
@@ -252,3 +271,11 @@ def client(url: str, **kwargs: Any) -> Iterator[Client]:
 def assert_seq_increasing(frames: list[dict[str, Any]]) -> None:
     seqs = [f["seq"] for f in frames if "seq" in f]
     assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq not increasing: {seqs}"
+
+
+def record_measurement(name: str, value: float, unit: str) -> None:
+    """Keep a measured figure (never asserted) in test-artifacts/measurements.txt."""
+    path = Path(os.environ.get("TASKGATE_TEST_ARTIFACTS", "test-artifacts")) / "measurements.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: {value:.3f} {unit}\n")

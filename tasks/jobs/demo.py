@@ -59,3 +59,23 @@ def fail(params: FailParams) -> None:
         time.sleep(params.seconds_per_step)  # stands in for real work
         report_progress(step, total, f"step {step} of {total}")
     raise DemoFailure(params.message)
+
+
+class FloodParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    updates: int = Field(100_000, ge=1, le=1_000_000, description="progress calls to make")
+    message_bytes: int = Field(0, ge=0, le=32_768, description="padding of each message")
+
+
+@job(
+    "demo.flood",
+    params=FloodParams,
+    description="Calls report_progress `updates` times as fast as it can (coalescing demo).",
+    time_limit=600,
+)
+def flood(params: FloodParams) -> int:
+    padding = "x" * params.message_bytes
+    for done in range(1, params.updates + 1):
+        report_progress(done, params.updates, f"{done}{padding}")
+    return params.updates

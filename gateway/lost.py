@@ -1,0 +1,40 @@
+"""Settling jobs whose worker died: the gateway's side of job leases (see tasks/lease.py).
+
+A job that the result backend calls running but whose lease has expired was running on a
+worker that is gone (a SIGKILL, a crashed host, a lost network). Left alone it would stay
+"running" until its key expires: the bar would hang. The fallback poll and every ``watch``
+check for this; the first to see it records the end atomically and announces it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from gateway.hub import Hub
+from gateway.jobstore import JobStore
+from tasks.state import JobState, State
+
+logger = logging.getLogger(__name__)
+
+
+async def settle_if_lost(store: JobStore, hub: Hub, state: JobState) -> JobState:
+    """Return the job's state, first recording it as lost (or re-queued) if its worker died.
+
+    With acks-late (``TASKGATE_ACKS_LATE``) the broker delivers the job again, so the job is
+    announced as ``retrying`` instead of failed.
+    """
+    if state.state is not State.RUNNING or state.leased:
+        return state
+    requeue = bool(settings.CELERY_TASK_ACKS_LATE)
+    if await store.settle_lost(state.job_id, requeue=requeue):
+        logger.warning(
+            "job %s lost: its worker stopped renewing the lease (%s)",
+            state.job_id,
+            "re-queued" if requeue else "failed",
+        )
+        settled = await store.state(state.job_id)
+        await hub.announce(state.job_id, settled.event(), "lost")
+        return settled
+    return await store.state(state.job_id)

@@ -1,0 +1,39 @@
+"""uvicorn's WebSocket protocol, with a close that works on a client that stopped reading.
+
+uvicorn waits for room in the transport's buffer before writing any frame, a close frame
+included. For a client that stopped reading there is never room again: the socket (and its
+buffered megabytes) would linger until TCP gives up. When we close a socket whose writes are
+paused, we reset the connection instead, discarding what it could not send.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
+    async def send(self, message: ASGISendEvent) -> None:
+        if (
+            message["type"] == "websocket.close"
+            and self.handshake_complete
+            and not self.close_sent
+            and not self.writable.is_set()
+        ):
+            logger.info(
+                "dropping a connection that stopped reading (close %s)", message.get("code")
+            )
+            self.close_sent = True
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                # Reset at once: otherwise the kernel keeps retrying the unread megabytes.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+            return
+        await super().send(message)

@@ -1,0 +1,27 @@
+"""The worker side's synchronous Redis client: one per process, made anew after a fork."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+from django.conf import settings
+
+_lock = threading.Lock()
+_client: redis.Redis | None = None
+_pid: int | None = None
+
+
+def result_redis() -> redis.Redis:
+    """A client for the result backend's Redis (where seq counters and leases live)."""
+    global _client, _pid
+    with _lock:
+        if _client is None or _pid != os.getpid():
+            _pid = os.getpid()
+            _client = redis.Redis.from_url(
+                settings.TASKGATE_RESULT_URL,
+                socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+                socket_timeout=10.0,
+            )
+        return _client
