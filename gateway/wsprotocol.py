@@ -1,5 +1,7 @@
 """uvicorn's WebSocket protocol, with a close that works on a client that stopped reading.
 
+(And a quiet 1007 for text frames that are not UTF-8.)
+
 uvicorn waits for room in the transport's buffer before writing any frame, a close frame
 included. For a client that stopped reading there is never room again: the socket (and its
 buffered megabytes) would linger until TCP gives up. When we close a socket whose writes are
@@ -19,6 +21,21 @@ logger = logging.getLogger(__name__)
 
 
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
+    def send_receive_event_to_app(self) -> None:
+        # A text frame that is not UTF-8 is the client's error, not ours: close 1007 with a
+        # one-line warning (uvicorn logs it with a traceback).
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            data = b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                logger.warning("closing a socket that sent a text frame that is not UTF-8 (1007)")
+                self.frames = []
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
     async def send(self, message: ASGISendEvent) -> None:
         if (
             message["type"] == "websocket.close"

@@ -37,7 +37,7 @@ class Proc:
 
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log = self.log_path.open("wb")
         # Its own process group, so a fault test can kill the whole of it (a worker's pool too).
         self.process = subprocess.Popen(
             self.argv,

@@ -39,16 +39,16 @@ class FaultStack:
     redis: EmbeddedRedis
     procs: list[Proc] = field(default_factory=list)
 
-    def env(self, **overrides: str) -> dict[str, str]:
-        return dict(self.base_env, REDIS_URL=self.redis.url, **overrides)
+    def env(self, overrides: dict[str, str] | None) -> dict[str, str]:
+        return dict(self.base_env, REDIS_URL=self.redis.url, **(overrides or {}))
 
-    def worker(self, name: str, *, concurrency: int = 2, **overrides: str) -> Proc:
-        proc = start_worker(self.env(**overrides), self.logs, name=name, concurrency=concurrency)
+    def worker(self, name: str, concurrency: int = 2, env: dict[str, str] | None = None) -> Proc:
+        proc = start_worker(self.env(env), self.logs, name=name, concurrency=concurrency)
         self.procs.append(proc)
         return proc
 
-    def gateway(self, name: str, **overrides: str) -> Gateway:
-        gw = start_gateway(self.env(**overrides), self.logs, name=name)
+    def gateway(self, name: str, env: dict[str, str] | None = None) -> Gateway:
+        gw = start_gateway(self.env(env), self.logs, name=name)
         self.procs.append(gw.proc)
         return gw
 
@@ -91,8 +91,8 @@ def test_worker_killed_with_acks_late_requeues_and_the_job_succeeds(stack: Fault
         "TASKGATE_UNACKED_RESTORE_INTERVAL": "1",
         "TASKGATE_LEASE_SECONDS": "3",
     }
-    first = stack.worker("worker-first", **requeue)
-    gateway = stack.gateway("gateway", TASKGATE_FALLBACK_INTERVAL="1", **requeue)
+    first = stack.worker("worker-first", env=requeue)
+    gateway = stack.gateway("gateway", env={"TASKGATE_FALLBACK_INTERVAL": "1", **requeue})
     with client(f"{gateway.ws}/ws/jobs/") as c:
         job_id = c.submit("demo.echo", {"task_id": "again", "seconds": 3})
         c.recv_until(lambda f: f.get("event") == "progress")
@@ -101,7 +101,7 @@ def test_worker_killed_with_acks_late_requeues_and_the_job_succeeds(stack: Fault
             lambda f: f.get("job_id") == job_id, lambda f: f["event"] == "retrying", 30
         )[-1]
         assert retrying["error"]["type"] == "lost"
-        stack.worker("worker-second", **requeue)
+        stack.worker("worker-second", env=requeue)
         frames = [retrying, *c.until_terminal(job_id, timeout=60)]
     assert frames[-1]["event"] == "success"
     assert frames[-1]["result"] == "again"
@@ -113,7 +113,7 @@ def test_redis_restart_mid_job_is_survived_and_submits_while_down_are_refused(
     stack: FaultStack,
 ) -> None:
     stack.worker("worker")
-    gateway = stack.gateway("gateway", TASKGATE_FALLBACK_INTERVAL="1")
+    gateway = stack.gateway("gateway", env={"TASKGATE_FALLBACK_INTERVAL": "1"})
     with client(f"{gateway.ws}/ws/jobs/") as c, client(f"{gateway.ws}/ws/jobs/") as other:
         job_id = c.submit("demo.echo", {"task_id": "survivor", "seconds": 6})
         c.recv_until(lambda f: f.get("event") == "progress")
@@ -192,8 +192,10 @@ def test_slow_reader_is_cut_off_and_others_are_not_slowed(stack: FaultStack) -> 
 
     from websockets.frames import Frame, Opcode
 
-    stack.worker("worker", TASKGATE_PROGRESS_MIN_INTERVAL="0")
-    gateway = stack.gateway("gateway", TASKGATE_OUTBOX_SIZE="64", TASKGATE_SEND_TIMEOUT="3")
+    stack.worker("worker", env={"TASKGATE_PROGRESS_MIN_INTERVAL": "0"})
+    gateway = stack.gateway(
+        "gateway", env={"TASKGATE_OUTBOX_SIZE": "64", "TASKGATE_SEND_TIMEOUT": "3"}
+    )
     _, headers, _ = http_get(f"{gateway.http}/")
     cookie = headers["set-cookie"].split(";")[0]
     with client(f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}) as good:
