@@ -32,3 +32,18 @@ def principal_for(scope: dict[str, Any], connection_id: str) -> Principal:
     if key:
         return Principal(f"session:{key}")
     return Principal(f"conn:{connection_id}")
+
+
+def principal_for_request(request: Any) -> Principal | None:
+    """The owner behind an HTTP request: a signed-in user, else its Django session.
+
+    ``None`` when neither is there (such a client can own nothing over HTTP).
+    """
+    user = getattr(request, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return Principal(f"user:{user.pk}", staff=bool(user.is_staff), authenticated=True)
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None) if session is not None else None
+    if key:
+        return Principal(f"session:{key}")
+    return None

@@ -15,8 +15,10 @@ from celery.signals import (
     task_revoked,
     task_success,
     worker_process_shutdown,
+    worker_ready,
 )
 
+from tasks.artifacts import sweep
 from tasks.emit import emit_stored
 from tasks.publisher import publisher
 from tasks.registry import JobTask
@@ -64,3 +66,9 @@ def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
 @worker_process_shutdown.connect
 def _flush_on_shutdown(**_: Any) -> None:
     publisher.flush(timeout=2.0)
+
+
+@worker_ready.connect
+def _sweep_artifacts(**_: Any) -> None:
+    """Expired artifacts go when a worker starts (and before each new one is written)."""
+    sweep()
