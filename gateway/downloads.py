@@ -51,7 +51,7 @@ async def _chunks(handle: IO[bytes]) -> AsyncIterator[bytes]:
 
 
 async def artifact(request: HttpRequest, job_id: str) -> HttpResponseBase:
-    principal = principal_for_request(request)
+    principal = await principal_for_request(request)
     if principal is None and not settings.TASKGATE_ALLOW_ANONYMOUS:
         return _refuse(ErrorCode.FORBIDDEN, "sign in to download files", job_id)
     store = get_runtime().store

@@ -18,9 +18,10 @@ function el(tag, className, text) {
 }
 
 export function formatElapsed(ms) {
-  const seconds = Math.max(0, Math.floor(ms / 1000));
-  const minutes = Math.floor(seconds / 60);
-  return minutes > 0 ? `${minutes} min ${String(seconds % 60).padStart(2, "0")} s` : `${seconds} s`;
+  const total = Math.max(0, ms) / 1000;
+  if (total < 60) return `${total.toFixed(1)} s`;
+  const seconds = Math.floor(total);
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, "0")} s`;
 }
 
 export function formatBytes(bytes) {

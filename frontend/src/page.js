@@ -99,7 +99,7 @@ function main() {
   });
   setInterval(() => {
     for (const card of cards.values()) if (!card.handle.terminal) card.tick();
-  }, 1000);
+  }, 500);
   client.restore();
   client.connect();
   // For the console and for tests: the client of this page.
