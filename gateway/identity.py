@@ -34,7 +34,6 @@ def principal_for(scope: dict[str, Any], connection_id: str) -> Principal:
     return Principal(f"conn:{connection_id}")
 
 
-
 async def principal_for_request(request: Any) -> Principal | None:
     """The owner behind an HTTP request (async views): a signed-in user, else its session.
 

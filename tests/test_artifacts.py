@@ -45,15 +45,19 @@ def test_open_artifact_writes_atomically_and_describes_the_file(artifacts: Path)
     }
 
 
-def test_a_failed_write_leaves_no_file(artifacts: Path) -> None:
-    with (
-        pytest.raises(RuntimeError),
-        open_artifact("job-2", "out.csv", "text/csv") as (sink, done),
-    ):
+def _write_then_fail(done: list[object]) -> None:
+    with open_artifact("job-2", "out.csv", "text/csv") as (sink, described):
+        done.append(described)
         sink.write("partial")
         raise RuntimeError("the job failed")
+
+
+def test_a_failed_write_leaves_no_file(artifacts: Path) -> None:
+    done: list[object] = []
+    with pytest.raises(RuntimeError):
+        _write_then_fail(done)
     assert list((artifacts / "job-2").iterdir()) == []
-    assert done == []
+    assert done == [[]]  # no Artifact was described
 
 
 @pytest.mark.parametrize("name", ["../x.csv", "a/b.csv", ".hidden", "", "x" * 200, "a..b"])

@@ -11,11 +11,18 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tasks.jobs.reports import HEADER, MAX_ROWS, ReportParams, build_report, report_name
+from tasks.jobs.reports import (
+    HEADER,
+    MAX_ROWS,
+    ReportParams,
+    ReportSummary,
+    build_report,
+    report_name,
+)
 from tests.support import Gateway, client, http_get
 
 
-def _run(rows: int, seed: int) -> tuple[str, list[tuple[int, int, str]], object]:
+def _run(rows: int, seed: int) -> tuple[str, list[tuple[int, int, str]], ReportSummary]:
     sink = io.StringIO()
     calls: list[tuple[int, int, str]] = []
     summary = build_report(rows, seed, sink, lambda c, t, m: calls.append((c, t, m)))
@@ -32,9 +39,9 @@ def test_report_is_a_deterministic_sales_summary_of_every_row() -> None:
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 12 * 8 * 24  # one line per month, region and product
     assert sum(int(row["orders"]) for row in rows) == 120_000
-    assert sum(int(row["units"]) for row in rows) == summary.units  # type: ignore[attr-defined]
+    assert sum(int(row["units"]) for row in rows) == summary.units
     revenue = sum(Decimal(row["revenue"]) for row in rows)
-    assert revenue * 100 == summary.revenue_cents  # type: ignore[attr-defined]
+    assert revenue * 100 == summary.revenue_cents
     assert {row["month"] for row in rows} == {f"2025-{m:02d}" for m in range(1, 13)}
     first = rows[0]
     assert Decimal(first["average_order"]) == (
@@ -59,11 +66,11 @@ def test_progress_is_reported_per_chunk_in_three_stages_up_to_the_total() -> Non
 
 
 def test_rows_default_and_bounds() -> None:
-    assert ReportParams().rows == 200_000
-    assert ReportParams(rows=MAX_ROWS).rows == MAX_ROWS
-    for bad in (0, MAX_ROWS + 1):
+    assert ReportParams.model_validate({}).rows == 200_000
+    assert ReportParams.model_validate({"rows": MAX_ROWS}).rows == MAX_ROWS
+    for bad in (0, MAX_ROWS + 1, "10"):
         with pytest.raises(ValidationError):
-            ReportParams(rows=bad)
+            ReportParams.model_validate({"rows": bad})
     with pytest.raises(ValueError, match="rows must be"):
         build_report(0, 1, io.StringIO(), lambda c, t, m: None)
 
@@ -83,7 +90,7 @@ def test_report_through_the_worker_is_served_to_its_session_only(
     assert messages[-1].startswith("writing")
     expected, _, _ = _run(150_000, seed=3)
     assert result["rows"] == 150_000
-    assert result["file"] == report_name(ReportParams(rows=150_000, seed=3))
+    assert result["file"] == report_name(ReportParams.model_validate({"rows": 150_000, "seed": 3}))
     assert result["sha256"] == hashlib.sha256(expected.encode()).hexdigest()
     assert result["bytes"] == len(expected.encode())
     assert result["artifact"]["name"] == result["file"]

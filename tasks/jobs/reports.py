@@ -103,7 +103,7 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
     groups = 12 * len(REGIONS) * len(PRODUCTS)
     lines = groups + 1  # and the header
     total = 2 * rows + lines
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (reproducible synthetic data, not secrets)
     month_of_day = _month_of_day()
     days_in_year = len(month_of_day)
     n_regions, n_products = len(REGIONS), len(PRODUCTS)
@@ -113,7 +113,9 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
     for start in range(0, rows, CHUNK_ROWS):
         count = min(CHUNK_ROWS, rows - start)
         raw = rng.randbytes(5 * count)
-        days.extend((hi << 8 | lo) % days_in_year for hi, lo in zip(raw[0::5], raw[1::5]))
+        days.extend(
+            (hi << 8 | lo) % days_in_year for hi, lo in zip(raw[0::5], raw[1::5], strict=True)
+        )
         regions.extend(value % n_regions for value in raw[2::5])
         products.extend(value % n_products for value in raw[3::5])
         quantities.extend(1 + value % MAX_QUANTITY for value in raw[4::5])
@@ -126,7 +128,11 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
     for start in range(0, rows, CHUNK_ROWS):
         stop = min(rows, start + CHUNK_ROWS)
         for day, region, product, quantity in zip(
-            days[start:stop], regions[start:stop], products[start:stop], quantities[start:stop]
+            days[start:stop],
+            regions[start:stop],
+            products[start:stop],
+            quantities[start:stop],
+            strict=True,
         ):
             key = (month_of_day[day] * n_regions + region) * n_products + product
             orders[key] += 1
