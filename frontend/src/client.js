@@ -84,6 +84,9 @@ export class TaskgateClient extends Emitter {
     globalThis.removeEventListener?.("online", this.#onOnline);
     clearTimeout(this.#retryTimer);
     this.#drop(1000);
+    for (const waiter of this.#openWaiters.splice(0)) {
+      waiter.reject(new TaskgateError("disconnected", "the client was closed"));
+    }
     this.#setStatus("closed");
   }
 
