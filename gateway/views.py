@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from tasks.registry import all_jobs
 
 
-@require_GET
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
     # Anonymous use is owned by the Django session: make sure the browser has one.
     if not request.session.get("taskgate"):
@@ -21,7 +21,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def job_types(request: HttpRequest) -> JsonResponse:
     """Every registered job: its name, description and the JSON schema of its parameters."""
     return JsonResponse({"job_types": [spec.describe() for spec in all_jobs()]})
