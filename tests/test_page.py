@@ -214,3 +214,21 @@ def test_reload_mid_job_reattaches_the_bar(page: Page, web: Gateway) -> None:
     _assert_monotonic(renders(page, job_id))
     assert page.locator("li.job").count() == 1
     assert page.evaluate("JSON.parse(sessionStorage.getItem('taskgate.jobs'))[0].jobId") == job_id
+
+
+def test_a_failed_job_shows_its_error_and_bad_parameters_are_explained(
+    page: Page, web: Gateway
+) -> None:
+    _open(page, web)
+    job_id = _start(page, "demo.fail", steps=2, seconds_per_step=0.1, message="disk on fire")
+    card = _card(page, job_id)
+    expect(card).to_have_attribute("data-state", "failure")
+    expect(card.locator(".badge")).to_have_text("Failed")
+    expect(card.locator(".error")).to_have_text("DemoFailure: disk on fire")
+
+    page.select_option("#job-type", "reports.generate")
+    page.fill("#param-rows", "0")
+    page.click("#start")
+    expect(page.locator("#form-error")).to_be_visible()
+    expect(page.locator("#form-error")).to_contain_text("rows:")
+    assert page.locator("li.job").count() == 1  # nothing was started
