@@ -32,3 +32,21 @@ def principal_for(scope: dict[str, Any], connection_id: str) -> Principal:
     if key:
         return Principal(f"session:{key}")
     return Principal(f"conn:{connection_id}")
+
+
+async def principal_for_request(request: Any) -> Principal | None:
+    """The owner behind an HTTP request (async views): a signed-in user, else its session.
+
+    The session is loaded first, so an unknown or forged cookie counts as no session.
+    ``None`` when neither is there: such a client owns nothing over HTTP.
+    """
+    auser = getattr(request, "auser", None)
+    user = await auser() if auser is not None else None
+    if user is not None and getattr(user, "is_authenticated", False):
+        return Principal(f"user:{user.pk}", staff=bool(user.is_staff), authenticated=True)
+    session = getattr(request, "session", None)
+    if session is None:
+        return None
+    await session.aget("taskgate")  # loads it; an unknown key is dropped
+    key = session.session_key
+    return Principal(f"session:{key}") if key else None

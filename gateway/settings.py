@@ -12,6 +12,7 @@ from pathlib import Path
 from gateway.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+FRONTEND_DIR = BASE_DIR / "frontend"
 DATA_DIR = Path(env_str("TASKGATE_DATA_DIR", str(BASE_DIR / ".taskgate"))).resolve()
 
 DEBUG = env_bool("TASKGATE_DEBUG", False)
@@ -30,6 +31,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the page's JS and CSS) with DEBUG on or off; async, so no thread hop.
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -41,7 +44,7 @@ ASGI_APPLICATION = "gateway.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [FRONTEND_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
     }
@@ -63,6 +66,12 @@ SESSION_COOKIE_SAMESITE = "Lax"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
+# The frontend has no build step: its modules are served as they are in the repository,
+# found through the finders, so no collectstatic is needed.
+STATICFILES_DIRS = [("taskgate", FRONTEND_DIR / "src")]
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = DEBUG
+SERVESTATIC_MAX_AGE = env_int("TASKGATE_STATIC_MAX_AGE", 0 if DEBUG else 60)
 
 # --- Redis: one URL serves broker, result backend and channel layer unless split. ---
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -146,6 +155,12 @@ TASKGATE_SUBMIT_BURST = env_int("TASKGATE_SUBMIT_BURST", 20)
 TASKGATE_OUTBOX_SIZE = env_int("TASKGATE_OUTBOX_SIZE", 1000)
 TASKGATE_SEND_TIMEOUT = env_float("TASKGATE_SEND_TIMEOUT", 10.0)
 TASKGATE_DISPATCH_TIMEOUT = env_float("TASKGATE_DISPATCH_TIMEOUT", 5.0)
+# Files jobs produce (reports): shared by workers and gateway; removed after this many
+# seconds (by default when the job's state expires, since it can no longer be downloaded).
+TASKGATE_ARTIFACTS_DIR = Path(
+    env_str("TASKGATE_ARTIFACTS_DIR", str(DATA_DIR / "artifacts"))
+).resolve()
+TASKGATE_ARTIFACT_MAX_AGE = env_float("TASKGATE_ARTIFACT_MAX_AGE", float(CELERY_RESULT_EXPIRES))
 
 LOGGING = {
     "version": 1,

@@ -1,20 +1,27 @@
-"""HTTP pages of the gateway (the live page comes with the frontend)."""
+"""HTTP pages of the gateway: the live page at ``/`` and the job catalogue it is built from."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
-_INDEX = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>taskgate</title></head>
-<body><h1>taskgate</h1>
-<p>Job progress over WebSockets: connect to <code>/ws/jobs/</code> (v1 protocol) or
-<code>/async_task/</code> (classic). Health: <a href="/healthz">/healthz</a>,
-<a href="/readyz">/readyz</a>.</p></body></html>
-"""
+from tasks.registry import all_jobs
 
 
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
     # Anonymous use is owned by the Django session: make sure the browser has one.
     if not request.session.get("taskgate"):
         request.session["taskgate"] = True
-    return HttpResponse(_INDEX)
+    context = {"flower_url": settings.TASKGATE_FLOWER_URL}
+    response = render(request, "taskgate/index.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_safe
+def job_types(request: HttpRequest) -> JsonResponse:
+    """Every registered job: its name, description and the JSON schema of its parameters."""
+    return JsonResponse({"job_types": [spec.describe() for spec in all_jobs()]})

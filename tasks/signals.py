@@ -16,8 +16,10 @@ from celery.signals import (
     task_revoked,
     task_success,
     worker_process_shutdown,
+    worker_ready,
 )
 
+from tasks.artifacts import sweep
 from tasks.emit import emit_stored
 from tasks.lease import leases
 from tasks.publisher import publisher
@@ -73,3 +75,9 @@ def _release_lease(sender: object = None, task_id: str | None = None, **_: Any) 
 @worker_process_shutdown.connect
 def _flush_on_shutdown(**_: Any) -> None:
     publisher.flush(timeout=2.0)
+
+
+@worker_ready.connect
+def _sweep_artifacts(**_: Any) -> None:
+    """Expired artifacts go when a worker starts (and before each new one is written)."""
+    sweep()

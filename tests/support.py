@@ -139,9 +139,14 @@ class Gateway:
 
 
 def start_gateway(
-    env: dict[str, str], logs: Path, name: str = "gateway", ready: bool = True
+    env: dict[str, str],
+    logs: Path,
+    name: str = "gateway",
+    ready: bool = True,
+    port: int | None = None,
 ) -> Gateway:
-    port = free_port()
+    """Start a gateway (on ``port``, e.g. to restart one in place, else on a free port)."""
+    port = port or free_port()
     proc = Proc(name, [*PYTHON, "gateway", "--port", str(port)], env, logs / f"{name}.log").start()
     gateway = Gateway(proc, port)
     try:

@@ -96,7 +96,9 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _wait_ready(url: str, stack: Stack, timeout: float) -> dict[str, object]:
+def _wait_ready(
+    url: str, stack: Stack, timeout: float, *, answer_is_json: bool = True
+) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -105,7 +107,7 @@ def _wait_ready(url: str, stack: Stack, timeout: float) -> dict[str, object]:
             raise RuntimeError(f"{dead.name} exited during start-up")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own URL)
-                return dict(json.load(response))
+                return dict(json.load(response)) if answer_is_json else {}
         except urllib.error.HTTPError as exc:
             last = exc.read().decode(errors="replace")
         except OSError as exc:
@@ -154,6 +156,10 @@ def run_stack(args: argparse.Namespace) -> int:
             part.start(env)
         base = f"http://{args.host}:{args.port}"
         _wait_ready(f"{base}/readyz", stack, args.ready_timeout)
+        if not args.no_flower:
+            # "ready" promises every URL printed below answers, Flower's too.
+            flower = f"http://{args.host}:{args.flower_port}/healthcheck"
+            _wait_ready(flower, stack, args.ready_timeout, answer_is_json=False)
         logger.info("taskgate is ready")
         logger.info("  page        %s/", base)
         logger.info(

@@ -1,5 +1,5 @@
 """The shipped jobs. Importing this package registers them."""
 
-from tasks.jobs import demo
+from tasks.jobs import demo, reports
 
-__all__ = ["demo"]
+__all__ = ["demo", "reports"]

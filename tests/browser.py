@@ -1,0 +1,86 @@
+"""Headless Chromium (Debian's, through Playwright) for tests of the live page."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(os.environ.get("TASKGATE_TEST_ARTIFACTS", "test-artifacts")).resolve()
+
+# Installed in the page before a test acts: every render of a job card (its seq, the bar's
+# value and state) and every change of the connection indicator, in order.
+RECORDER = """() => {
+  window.__log = [];
+  const list = document.querySelector("#job-list");
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const card = record.target;
+      const bar = card.querySelector("progress");
+      const value = bar.getAttribute("value");
+      window.__log.push({
+        kind: "render", job: card.dataset.jobId, seq: Number(card.dataset.seq),
+        value: value === null ? null : Number(value), state: card.dataset.state,
+      });
+    }
+  }).observe(list, { subtree: true, attributes: true, attributeFilter: ["data-seq"] });
+  const connection = document.querySelector("#connection");
+  new MutationObserver(() => {
+    window.__log.push({ kind: "status", status: connection.dataset.status });
+  }).observe(connection, { attributes: true, attributeFilter: ["data-status"] });
+}"""
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def record(page: Page) -> None:
+    page.evaluate(RECORDER)
+
+
+def log(page: Page) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = page.evaluate("window.__log")
+    return entries
+
+
+def renders(page: Page, job_id: str) -> list[dict[str, Any]]:
+    return [e for e in log(page) if e["kind"] == "render" and e["job"] == job_id]
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
