@@ -55,7 +55,7 @@ def test_submit_success_prints_the_result_and_exits_0(gateway: Gateway) -> None:
     result = run_cli(
         "submit", "demo.echo", "--param", "task_id=cli-ok", "-p", "seconds=0.5", "--url", gateway.ws
     )
-    assert result.returncode == Exit.SUCCESS == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == '"cli-ok"'
 
 
@@ -64,7 +64,7 @@ def test_submit_failure_exits_1_and_says_why(gateway: Gateway) -> None:
         "submit", "demo.fail", "-p", "steps=1", "-p", "seconds_per_step=0",
         "-p", "message=broken on purpose", "--url", gateway.ws,
     )  # fmt: skip
-    assert result.returncode == Exit.FAILURE == 1
+    assert result.returncode == 1
     assert "broken on purpose" in result.stderr
     assert result.stdout == ""
 
@@ -139,7 +139,7 @@ def test_watch_of_a_cancelled_job_exits_3(gateway: Gateway) -> None:
             if watcher.poll() is None:
                 watcher.kill()
                 watcher.wait()
-    assert watcher.returncode == Exit.CANCELLED == 3, err
+    assert watcher.returncode == 3, err
     assert events(out)[-1]["event"] == "cancelled"
     assert "cancelled" in err
 
@@ -240,3 +240,7 @@ def test_cli_help_documents_the_exit_codes() -> None:
     )
     assert result.returncode == 0
     assert "3 cancelled" in result.stdout
+
+
+def test_exit_codes_are_the_documented_numbers() -> None:
+    assert [int(code) for code in Exit] == [0, 1, 3, 4, 5, 6]
