@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-logger = logging.getLogger("taskgate")
+logger = logging.getLogger("taskgate.doctor")
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,19 @@ def _where(url: str) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "the connection was refused (nothing listens there)"
-    if isinstance(exc, TimeoutError) or "timed out" in text.lower():
-        return "it did not answer in time"
-    return text
+    """The plain-words reason, looking through the exceptions that caused this one."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for link in chain:
+        text = str(link).lower()
+        if isinstance(link, ConnectionRefusedError) or "refused" in text or "error 111" in text:
+            return "the connection was refused (nothing listens there)"
+        if isinstance(link, TimeoutError) or "timed out" in text or "timeout" in text:
+            return "it did not answer in time"
+    return (str(exc) or type(exc).__name__).rstrip(".")
 
 
 def check_redis(timeout: float) -> Finding:
@@ -157,6 +165,12 @@ def run_doctor(timeout: float = 5.0) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
     django.setup()
+    # Django's LOGGING sends everything to stderr with timestamps; the report is plain stdout.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     findings = diagnose(timeout)
     for finding in findings:
         logger.info(
