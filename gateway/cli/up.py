@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -108,7 +107,8 @@ def _probe_context(url: str) -> ssl.SSLContext | None:
     return context
 
 
-def _wait_ready(url: str, stack: Stack, timeout: float) -> dict[str, object]:
+def _wait_ready(url: str, stack: Stack, timeout: float) -> bytes:
+    """The body of the first 200 answer from ``url`` (start-up only)."""
     deadline = time.monotonic() + timeout
     last: object = None
     context = _probe_context(url)
@@ -118,7 +118,7 @@ def _wait_ready(url: str, stack: Stack, timeout: float) -> dict[str, object]:
             raise RuntimeError(f"{dead.name} exited during start-up")
         try:
             with urllib.request.urlopen(url, timeout=5, context=context) as response:  # noqa: S310
-                return dict(json.load(response))
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             last = exc.read().decode(errors="replace")
         except OSError as exc:
@@ -188,6 +188,9 @@ def run_stack(args: argparse.Namespace) -> int:
         http, ws = ("https", "wss") if tls else ("http", "ws")
         base = f"{http}://{args.host}:{args.port}"
         _wait_ready(f"{base}/readyz", stack, args.ready_timeout)
+        if not args.no_flower:
+            flower = f"http://{args.host}:{args.flower_port}/healthcheck"
+            _wait_ready(flower, stack, args.ready_timeout)
         logger.info("taskgate is ready")
         logger.info("  page        %s/", base)
         logger.info(
