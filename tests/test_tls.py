@@ -127,7 +127,7 @@ def test_up_with_a_certificate_serves_https_and_wss(
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_until(lambda: "taskgate is ready" in log_path.read_text(), 120, "taskgate up (TLS)")
+        wait_until(lambda: "press Ctrl-C to stop" in log_path.read_text(), 120, "taskgate up (TLS)")
         assert f"wss://127.0.0.1:{port}/ws/jobs/" in log_path.read_text()
         trusted = ssl.create_default_context(cafile=str(certs.ca))
         assert _https_get(f"https://127.0.0.1:{port}/readyz", trusted) == 200
