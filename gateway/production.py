@@ -6,6 +6,8 @@ happily and quietly be insecure; with the switch on it does not start and says w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ImproperlyConfigured
 
 ENVIRONMENTS = ("development", "production")
@@ -45,4 +47,16 @@ def check_environment(
     if problems:
         raise ImproperlyConfigured(
             "refusing to start with TASKGATE_ENV=production: " + "; ".join(problems)
+        )
+
+
+def check_flower_auth(environ: Mapping[str, str]) -> None:
+    """In production Flower must sit behind a login: basic auth (or Flower's own OAuth)."""
+    basic = environ.get("FLOWER_BASIC_AUTH", "")
+    if environ.get("FLOWER_AUTH"):
+        return
+    if not basic or PLACEHOLDER_MARK in basic or ":" not in basic:
+        raise ImproperlyConfigured(
+            "refusing to start Flower with TASKGATE_ENV=production: set FLOWER_BASIC_AUTH "
+            "to user:password (not the .env.example placeholder)"
         )

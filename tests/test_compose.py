@@ -166,7 +166,8 @@ def procs() -> Iterator[list[Proc]]:
 @pytest.mark.slow
 def test_each_service_command_starts_and_becomes_healthy(tmp_path: Path, procs: list[Proc]) -> None:
     secret = secrets.token_urlsafe(50)
-    config = _resolved(_compose_env(TASKGATE_SECRET_KEY=secret))
+    flower_auth = "ops:" + secrets.token_urlsafe(12)
+    config = _resolved(_compose_env(TASKGATE_SECRET_KEY=secret, FLOWER_BASIC_AUTH=flower_auth))
     services = config["services"]
     logs = tmp_path / "logs"
 
@@ -247,6 +248,7 @@ def test_each_service_command_starts_and_becomes_healthy(tmp_path: Path, procs: 
     base = f"http://127.0.0.1:{flower_port}/flower"
     wait_until(lambda: http_get(f"{base}/healthcheck")[0] == 200, 60, "compose flower up")
     user_password = flower_env["FLOWER_BASIC_AUTH"].split(",")[0]
+    assert user_password == flower_auth
     auth = {"Authorization": "Basic " + base64.b64encode(user_password.encode()).decode()}
     assert http_get(f"{base}/api/workers")[0] == 401
     status, _, body = http_get(f"{base}/api/workers", auth)
@@ -277,3 +279,22 @@ def test_production_settings_refuse_the_example_secret(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert re.search(r"refusing to start with TASKGATE_ENV=production", result.stderr)
     assert "TASKGATE_SECRET_KEY" in result.stderr
+
+
+def test_production_flower_refuses_the_example_password(tmp_path: Path) -> None:
+    env = _compose_env(
+        TASKGATE_ENV="production",
+        TASKGATE_SECRET_KEY=secrets.token_urlsafe(50),
+        TASKGATE_ALLOWED_HOSTS="jobs.example.com",
+        TASKGATE_ALLOW_ANONYMOUS="0",
+        TASKGATE_DATA_DIR=str(tmp_path),
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        FLOWER_BASIC_AUTH="admin:change-me",
+    )
+    taskgate = str(Path(sys.executable).parent / "taskgate")
+    result = subprocess.run(
+        [taskgate, "flower", "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in result.stderr

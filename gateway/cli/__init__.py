@@ -53,7 +53,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_flower(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from gateway.production import check_flower_auth
     from tasks.celery_app import app
+
+    if settings.PRODUCTION:
+        check_flower_auth(os.environ)
 
     argv = ["flower", f"--port={args.port}", f"--address={args.host}"]
     if args.url_prefix:
@@ -217,7 +223,16 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gateway.env import SettingError
+
+    try:
+        return int(args.func(args))
+    except (ImproperlyConfigured, SettingError) as exc:
+        # A configuration mistake: say what it is, without a traceback.
+        sys.stderr.write(f"taskgate {args.command}: {exc}\n")
+        return 1
 
 
 if __name__ == "__main__":
