@@ -40,6 +40,8 @@ class Hub:
         self._joined: set[str] = set()
         self._probes: dict[str, asyncio.Future[None]] = {}
         self._receiver: asyncio.Task[None] | None = None
+        # The last seq logged per watched job: one log line per state change and process.
+        self._logged: dict[str, int] = {}
 
     # --- watchers ----------------------------------------------------------------------
     async def add(self, job_id: str, connection: Connection) -> None:
@@ -54,6 +56,7 @@ class Hub:
         conns.discard(connection)
         if not conns:
             del self.watchers[job_id]
+            self._logged.pop(job_id, None)
             await self._leave(job_id)
 
     def watched(self) -> list[str]:
@@ -65,6 +68,7 @@ class Hub:
         if not conns:
             return
         self.delivered[path] += 1
+        self._log(job_id, event, path)
         for conn in list(conns):
             conn.offer(job_id, event)
 
@@ -72,6 +76,20 @@ class Hub:
         """An event the gateway made itself: to local watchers now, and to other processes."""
         self.deliver(job_id, event, path)
         await self.broadcast(job_id, event)
+
+    def _log(self, job_id: str, event: JsonObject, path: str) -> None:
+        seq = event.get("seq")
+        if not isinstance(seq, int) or seq <= self._logged.get(job_id, -1):
+            return
+        self._logged[job_id] = seq
+        name = event.get("event")
+        if name == "progress":
+            percent = (event.get("progress") or {}).get("percent")
+            logger.debug(
+                "job=%s state=progress seq=%d percent=%s via=%s", job_id, seq, percent, path
+            )
+        else:
+            logger.info("job=%s state=%s seq=%d via=%s", job_id, name, seq, path)
 
     async def broadcast(self, job_id: str, event: JsonObject) -> None:
         """Send an event to the job's group in the layer (best effort: the fallback covers)."""

@@ -30,9 +30,9 @@ async def settle_if_lost(store: JobStore, hub: Hub, state: JobState) -> JobState
     requeue = bool(settings.CELERY_TASK_ACKS_LATE)
     if await store.settle_lost(state.job_id, requeue=requeue):
         logger.warning(
-            "job %s lost: its worker stopped renewing the lease (%s)",
+            "job=%s state=%s reason=lost: its worker stopped renewing the lease",
             state.job_id,
-            "re-queued" if requeue else "failed",
+            "retrying" if requeue else "failure",
         )
         settled = await store.state(state.job_id)
         await hub.announce(state.job_id, settled.event(), "lost")

@@ -87,7 +87,9 @@ class JobService:
             await hub.remove(job_id, self.connection)
             await store.forget(job_id)
             raise _unavailable("the broker is unreachable") from None
-        logger.info("job %s accepted: %s for %s", job_id, spec.name, self.principal.owner)
+        logger.info(
+            "job=%s state=accepted seq=0 name=%s owner=%s", job_id, spec.name, self.principal.owner
+        )
         accepted = {
             "event": "accepted",
             "job_id": job_id,
@@ -170,4 +172,4 @@ class JobService:
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id
             ) from None
-        logger.info("job %s cancel requested by %s", job_id, self.principal.owner)
+        logger.info("job=%s cancel requested owner=%s", job_id, self.principal.owner)

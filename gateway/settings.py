@@ -10,15 +10,23 @@ import secrets
 from pathlib import Path
 
 from gateway.env import env_bool, env_float, env_int, env_list, env_str
+from gateway.production import check_environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 FRONTEND_DIR = BASE_DIR / "frontend"
 DATA_DIR = Path(env_str("TASKGATE_DATA_DIR", str(BASE_DIR / ".taskgate"))).resolve()
 
+# "production" (compose.yaml sets it) turns on the safe defaults and refuses to start with an
+# unsafe configuration; see gateway/production.py.
+TASKGATE_ENV = env_str("TASKGATE_ENV", "development").strip().lower()
+PRODUCTION = TASKGATE_ENV == "production"
+
 DEBUG = env_bool("TASKGATE_DEBUG", False)
 # A local quick start needs no secret; a deployment sets TASKGATE_SECRET_KEY (compose does).
 SECRET_KEY = env_str("TASKGATE_SECRET_KEY", "") or "insecure-dev-" + secrets.token_hex(16)
 ALLOWED_HOSTS = env_list("TASKGATE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Browser origins allowed to POST forms/API calls with the session cookie (behind HTTPS).
+CSRF_TRUSTED_ORIGINS = env_list("TASKGATE_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
@@ -59,7 +67,7 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-SESSION_COOKIE_SECURE = env_bool("TASKGATE_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("TASKGATE_SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -161,6 +169,14 @@ TASKGATE_ARTIFACTS_DIR = Path(
     env_str("TASKGATE_ARTIFACTS_DIR", str(DATA_DIR / "artifacts"))
 ).resolve()
 TASKGATE_ARTIFACT_MAX_AGE = env_float("TASKGATE_ARTIFACT_MAX_AGE", float(CELERY_RESULT_EXPIRES))
+
+check_environment(
+    TASKGATE_ENV,
+    secret_key=env_str("TASKGATE_SECRET_KEY", ""),
+    debug=DEBUG,
+    allow_anonymous=TASKGATE_ALLOW_ANONYMOUS,
+    allowed_hosts=ALLOWED_HOSTS,
+)
 
 LOGGING = {
     "version": 1,

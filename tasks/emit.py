@@ -64,11 +64,13 @@ def store_and_emit(
     event.update(job_id=job_id, seq=seq, ts=ts)
     if progress is not None:
         event["progress"] = progress
-        logger.debug("job %s progress %s seq=%d", job_id, progress.get("percent"), seq)
+        logger.debug(
+            "job=%s state=progress seq=%d percent=%s", job_id, seq, progress.get("percent")
+        )
     else:
         if worker:
             event["worker"] = worker
-        logger.info("job %s running on %s seq=%d", job_id, worker, seq)
+        logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, worker)
     publisher.publish(job_id, event)
     return seq
 
@@ -77,7 +79,7 @@ def emit_stored(job_id: str, name: str, *, terminal: bool, **fields: Any) -> int
     """Push an event for a state Celery itself has already stored (retry, end states)."""
     seq = counter.terminal(job_id) if terminal else counter.next(job_id)
     event: JsonObject = {"event": name, "job_id": job_id, "seq": seq, "ts": now_ts(), **fields}
-    logger.info("job %s %s seq=%d", job_id, name, seq)
+    logger.info("job=%s state=%s seq=%d", job_id, name, seq)
     publisher.publish(job_id, event)
     if terminal:
         # A worker process may be recycled right after a job: get the end out first.

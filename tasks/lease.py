@@ -49,7 +49,7 @@ class LeaseKeeper:
         try:
             result_redis().delete(lease_key(job_id))
         except RedisError:
-            logger.warning("job %s: could not release its lease", job_id)
+            logger.warning("job=%s could not release its lease", job_id)
 
     def _ensure_thread(self) -> None:
         if self._pid != os.getpid():

@@ -84,7 +84,7 @@ class ProgressReporter:
             store_and_emit(self._task, self._request, "PROGRESS", progress=progress)
         except Exception:
             # Progress is advisory: a Redis hiccup must not fail the job itself.
-            logger.warning("job %s: progress report failed", self._job_id, exc_info=True)
+            logger.warning("job=%s progress report failed", self._job_id, exc_info=True)
 
 
 def report_progress(current: float, total: float, message: str = "") -> None:

@@ -42,13 +42,13 @@ class JobTask(Task):  # type: ignore[type-arg]
         if self.backend.get_state(str(request.id)) == "REVOKED":
             # Cancelled while queued (the gateway recorded it); a worker that was not
             # running at the time never got the revoke broadcast.
-            logger.info("job %s was cancelled before it started: skipped", request.id)
+            logger.info("job=%s state=cancelled skipped: cancelled before it started", request.id)
             raise Ignore()
         leases.hold(str(request.id))
         try:
             store_and_emit(self, request, "STARTED")
         except Exception:
-            logger.warning("job %s: could not record the running state", request.id, exc_info=True)
+            logger.warning("job=%s could not record the running state", request.id, exc_info=True)
         reporter = ProgressReporter(self, request, settings.TASKGATE_PROGRESS_MIN_INTERVAL)
         token = bind_reporter(reporter)
         try:

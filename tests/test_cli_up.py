@@ -52,7 +52,7 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_until(lambda: "taskgate is ready" in log_path.read_text(), 120, "taskgate up ready")
+        wait_until(lambda: "press Ctrl-C to stop" in log_path.read_text(), 120, "taskgate up ready")
         output = log_path.read_text()
         assert "embedded Redis" in output
         assert f"http://127.0.0.1:{port}/" in output

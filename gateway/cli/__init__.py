@@ -1,7 +1,8 @@
 """The ``taskgate`` command.
 
 ``up`` starts the whole stack; ``gateway``, ``worker`` and ``flower`` run one part each;
-``manage`` runs Django management commands.
+``manage`` runs Django management commands; ``submit`` and ``watch`` follow a job in the
+terminal; ``doctor`` checks Redis, the broker, the workers and the channel layer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.cli.client import ClientOptions
 
 logger = logging.getLogger("taskgate")
 
@@ -48,7 +53,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_flower(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from gateway.production import check_flower_auth
     from tasks.celery_app import app
+
+    if settings.PRODUCTION:
+        check_flower_auth(os.environ)
 
     argv = ["flower", f"--port={args.port}", f"--address={args.host}"]
     if args.url_prefix:
@@ -63,6 +74,42 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
     execute_from_command_line(["taskgate manage", *args.rest])
     return 0
+
+
+def _client_options(args: argparse.Namespace) -> ClientOptions:
+    from gateway.cli.client import ClientOptions
+
+    return ClientOptions(
+        url=args.url,
+        token=args.token or None,
+        session=args.session or None,
+        cafile=args.cafile,
+        as_json=args.json,
+        timeout=args.timeout,
+    )
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from gateway.cli.client import parse_params, submit
+
+    try:
+        params = parse_params(args.param)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
+    return int(submit(_client_options(args), args.job, params, sys.stdout, sys.stderr))
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from gateway.cli.client import watch
+
+    return int(watch(_client_options(args), args.job_id, sys.stdout, sys.stderr))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from gateway.cli.doctor import run_doctor
+
+    return run_doctor(timeout=args.timeout)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -88,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop-timeout", type=float, default=30.0, help="seconds running jobs get on stop"
     )
     up.add_argument("--ready-timeout", type=float, default=90.0)
+    up.add_argument("--certfile", help="serve https/wss with this certificate (PEM)")
+    up.add_argument("--keyfile", help="the certificate's private key (PEM)")
     up.set_defaults(func=cmd_up)
 
     gateway = sub.add_parser("gateway", help="serve the gateway (uvicorn) against REDIS_URL")
@@ -109,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--url-prefix", default="")
     flower.set_defaults(func=cmd_flower)
 
+    _add_client_commands(sub)
+
+    doctor = sub.add_parser(
+        "doctor", help="check Redis, the broker, a live worker and the channel layer"
+    )
+    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds per check")
+    doctor.set_defaults(func=cmd_doctor)
+
     manage = sub.add_parser(
         "manage", help="Django management commands (migrate, createsuperuser, ...)"
     )
@@ -117,10 +174,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    exits = (
+        "exit status: 0 success, 1 the job failed, 3 cancelled, 4 refused by the gateway, "
+        "5 gateway unreachable (or the socket dropped twice), 6 --timeout passed"
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=os.environ.get("TASKGATE_URL", "ws://127.0.0.1:8000"),
+        help="the gateway (ws:// or wss://; default $TASKGATE_URL or ws://127.0.0.1:8000)",
+    )
+    common.add_argument(
+        "--token",
+        default=os.environ.get("TASKGATE_TOKEN", ""),
+        help="API token, sent as Authorization: Bearer (default $TASKGATE_TOKEN)",
+    )
+    common.add_argument(
+        "--session",
+        default=os.environ.get("TASKGATE_SESSION", ""),
+        help="an existing Django session key to act as (default: a fresh anonymous one)",
+    )
+    common.add_argument("--cafile", help="CA bundle to verify a wss:// gateway with")
+    common.add_argument("--json", action="store_true", help="print raw events, one per line")
+    common.add_argument(
+        "--timeout", type=float, default=None, help="give up after this many quiet seconds"
+    )
+    submit = sub.add_parser(
+        "submit", parents=[common], help="submit a job and show its progress", epilog=exits
+    )
+    submit.add_argument("job", help="registered job name, e.g. demo.echo")
+    submit.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter; VALUE is JSON when it parses, else a string (repeatable)",
+    )
+    submit.set_defaults(func=cmd_submit)
+    watch = sub.add_parser(
+        "watch", parents=[common], help="show the progress of a job", epilog=exits
+    )
+    watch.add_argument("job_id")
+    watch.set_defaults(func=cmd_watch)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gateway.env import SettingError
+
+    try:
+        return int(args.func(args))
+    except (ImproperlyConfigured, SettingError) as exc:
+        # A configuration mistake: say what it is, without a traceback.
+        sys.stderr.write(f"taskgate {args.command}: {exc}\n")
+        return 1
 
 
 if __name__ == "__main__":
