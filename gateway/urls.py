@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.urls import path
 
 from gateway import health, views
+from gateway.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("api/", api.urls),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>taskgate</title></head>
@@ -17,4 +18,5 @@ def index(request: HttpRequest) -> HttpResponse:
     # Anonymous use is owned by the Django session: make sure the browser has one.
     if not request.session.get("taskgate"):
         request.session["taskgate"] = True
+    get_token(request)  # the csrftoken cookie, for the page's writes to the HTTP API
     return HttpResponse(_INDEX)
