@@ -109,14 +109,22 @@ def make_token(base_env: dict[str, str]) -> Callable[..., str]:
     return make
 
 
-@pytest.fixture(scope="module")
-def idle_gateway(base_env: dict[str, str], redis_url: str, logs_dir: Path) -> Iterator[Gateway]:
+@pytest.fixture(scope="session")
+def idle_redis_url(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + "/3"
+
+
+@pytest.fixture(scope="session")
+def idle_gateway(
+    base_env: dict[str, str], idle_redis_url: str, logs_dir: Path
+) -> Iterator[Gateway]:
     """A gateway on Redis database 3 with no worker: what it dispatches stays on the queue,
-    so a test can count exactly what was dispatched. Three submits per principal, then one
-    every 1000 s."""
+    so a test can count exactly what was dispatched. Anonymous use is off (as in
+    production); three submits per principal, then one every 1000 s."""
     env = dict(
         base_env,
-        REDIS_URL=redis_url.rsplit("/", 1)[0] + "/3",
+        REDIS_URL=idle_redis_url,
+        TASKGATE_ALLOW_ANONYMOUS="0",
         TASKGATE_PRINCIPAL_SUBMIT_BURST="3",
         TASKGATE_PRINCIPAL_SUBMIT_RATE="0.001",
     )

@@ -218,3 +218,19 @@ def test_session_writes_over_http_need_the_csrf_token(
     )
     assert status == 403
     assert "CSRF" in body["message"]
+
+
+def test_with_anonymous_use_off_only_signed_in_callers_get_in(
+    idle_gateway: Gateway, make_token: Callable[..., str]
+) -> None:
+    assert _refused(idle_gateway.ws + WS) == 403
+    assert _refused(idle_gateway.ws + "/async_task/") == 403
+    status, headers, body = http_json("GET", f"{idle_gateway.http}/api/jobs")
+    assert (status, body["code"]) == (401, "forbidden")
+    assert headers["www-authenticate"].startswith("Bearer")
+    status, _, _ = http_json("POST", f"{idle_gateway.http}/api/jobs", {"job": "demo.echo"})
+    assert status == 401
+    token = make_token("insider")
+    with client(idle_gateway.ws + WS, additional_headers=bearer(token)) as c:
+        c.ping()
+    assert http_json("GET", f"{idle_gateway.http}/api/jobs", headers=bearer(token))[0] == 200
