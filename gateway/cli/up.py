@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -96,7 +95,8 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _wait_ready(url: str, stack: Stack, timeout: float) -> dict[str, object]:
+def _wait_ready(url: str, stack: Stack, timeout: float) -> None:
+    """Until ``url`` answers 200 (or a part exits, or ``timeout`` passes)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -105,7 +105,8 @@ def _wait_ready(url: str, stack: Stack, timeout: float) -> dict[str, object]:
             raise RuntimeError(f"{dead.name} exited during start-up")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own URL)
-                return dict(json.load(response))
+                response.read()
+                return
         except urllib.error.HTTPError as exc:
             last = exc.read().decode(errors="replace")
         except OSError as exc:
@@ -154,6 +155,9 @@ def run_stack(args: argparse.Namespace) -> int:
             part.start(env)
         base = f"http://{args.host}:{args.port}"
         _wait_ready(f"{base}/readyz", stack, args.ready_timeout)
+        if not args.no_flower:  # "ready" promises every URL printed below answers
+            flower = f"http://{args.host}:{args.flower_port}/healthcheck"
+            _wait_ready(flower, stack, args.ready_timeout)
         logger.info("taskgate is ready")
         logger.info("  page        %s/", base)
         logger.info(
