@@ -12,6 +12,7 @@ from ninja.responses import Status
 from gateway import jobops, records
 from gateway.api.auth import request_principal
 from gateway.api.schemas import ERRORS, Accepted, ApiError, JobItem, JobPage, Snapshot, SubmitIn
+from gateway.jobstore import StoreUnavailable
 from gateway.models import Job
 from gateway.protocol import MAX_JOB_ID_LENGTH, ErrorCode, ProtocolError
 from gateway.records import DatabaseUnavailable, owned_record
@@ -23,7 +24,7 @@ router = Router(tags=["jobs"])
 JobId = Annotated[str, Path(min_length=1, max_length=MAX_JOB_ID_LENGTH)]
 
 
-def _body(event: JsonObject) -> JsonObject:
+def without_ref(event: JsonObject) -> JsonObject:
     return {key: value for key, value in event.items() if key != "ref"}
 
 
@@ -38,7 +39,7 @@ async def submit(request: HttpRequest, payload: SubmitIn) -> Status[JsonObject]:
     spec, params = jobops.validate(payload.job, payload.params or {})
     submission = await jobops.record(principal, spec, params)
     await jobops.dispatch(submission, principal)
-    return Status(202, _body(submission.accepted()))
+    return Status(202, without_ref(submission.accepted()))
 
 
 @router.get("/jobs", response={200: JobPage, **ERRORS}, summary="List your jobs")
@@ -57,7 +58,10 @@ async def list_jobs(
     except DatabaseUnavailable:
         raise ProtocolError(ErrorCode.UNAVAILABLE, "the database is unreachable") from None
     live = [row.id for row in page.rows if row.finished is None and not records.expired(row)]
-    states = await get_runtime().store.states(live) if live else {}
+    try:
+        states = await get_runtime().store.states(live) if live else {}
+    except StoreUnavailable:
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable") from None
     items = [await _item(row, states.get(row.id)) for row in page.rows]
     return {
         "items": items,
@@ -91,7 +95,7 @@ async def job_snapshot(request: HttpRequest, job_id: JobId) -> JsonObject:
     """The same fields as the socket's ``snapshot`` event."""
     principal = await request_principal(request)
     record = await owned_record(principal, job_id)
-    return _body(await jobops.snapshot(record))
+    return without_ref(await jobops.snapshot(record))
 
 
 @router.post(
@@ -104,4 +108,4 @@ async def cancel(request: HttpRequest, job_id: JobId) -> Status[JsonObject]:
     already ``cancelled``; a running one ends ``cancelled`` once its worker stops it."""
     principal = await request_principal(request, write=True)
     record = await jobops.cancel(principal, job_id)
-    return Status(202, _body(await jobops.snapshot(record)))
+    return Status(202, without_ref(await jobops.snapshot(record)))

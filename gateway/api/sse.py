@@ -23,7 +23,7 @@ from ninja import Header, Query, Router
 
 from gateway import jobops
 from gateway.api.auth import request_principal
-from gateway.api.jobs import JobId
+from gateway.api.jobs import JobId, without_ref
 from gateway.api.schemas import ERRORS
 from gateway.connection import TERMINAL_EVENTS, Connection
 from gateway.records import owned_record
@@ -63,8 +63,9 @@ class EventStream:
             self._close,
             outbox_size=int(settings.TASKGATE_OUTBOX_SIZE),
             send_timeout=float(settings.TASKGATE_SEND_TIMEOUT),
-            on_done=lambda job_id: None,  # the stream ends, and cleans up, right after
+            on_done=self._done,
         )
+        self._leaving: asyncio.Task[None] | None = None
 
     async def _send(self, text: str) -> None:
         event = json.loads(text)
@@ -73,6 +74,12 @@ class EventStream:
             await self.frames.put(f"id: {seq}\ndata: {text}\n\n")
         if _ends(event):
             await self.frames.put(None)
+
+    def _done(self, job_id: str) -> None:
+        # The stream ends right after and cleans up; leaving the hub now also covers a
+        # response that was never read (its client went away before the first byte).
+        hub = get_runtime().hub
+        self._leaving = asyncio.get_running_loop().create_task(hub.remove(job_id, self.connection))
 
     async def _close(self, code: int) -> None:
         """The hub closes us (server shutdown, or a client that stopped reading)."""
@@ -135,8 +142,7 @@ async def events(
     except BaseException:
         await stream.stop()
         raise
-    del snapshot["ref"]
-    connection.activate(watch, snapshot)
+    connection.activate(watch, without_ref(snapshot))
     logger.debug("event stream of job %s opened after seq %d", job_id, stream.after)
     return StreamingHttpResponse(
         stream.iterate(),
