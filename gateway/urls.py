@@ -7,6 +7,8 @@ from django.urls import path
 from gateway import health, views
 from gateway.api import api
 
+handler404 = "gateway.api.not_found"
+
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", health.healthz, name="healthz"),

@@ -244,3 +244,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     )
     (logs_dir / "schemathesis.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+@pytest.mark.parametrize("path", ["/api/nothing-here", "/api/jobs/a/b/c"])
+def test_unknown_api_urls_answer_not_found_as_json(gateway: Gateway, path: str) -> None:
+    status, headers, body = http_json("GET", f"{gateway.http}{path}")
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    assert body["code"] == "not_found"

@@ -28,6 +28,8 @@ from tests.support import (
 WS = "/ws/jobs/"
 # Endpoints that must refuse someone else's job: (method, path under /api/jobs/{id}).
 OWNER_ONLY = [("GET", ""), ("POST", "/cancel"), ("GET", "/events")]
+# (owner, someone else): user and user, user and anonymous session, and back.
+STRANGERS = [("alice", "bob"), ("bob", "anonymous"), ("anonymous", "alice")]
 
 
 @dataclass
@@ -101,9 +103,7 @@ def test_each_caller_sees_only_their_own_jobs_over_http(
             assert snapshot["job_id"] == job_id
 
 
-@pytest.mark.parametrize(
-    ("owner", "other"), [("alice", "bob"), ("bob", "anonymous"), ("anonymous", "alice")]
-)
+@pytest.mark.parametrize(("owner", "other"), STRANGERS)
 def test_someone_elses_job_is_forbidden_over_http(
     gateway: Gateway, callers: dict[str, Caller], owner: str, other: str
 ) -> None:
@@ -115,9 +115,7 @@ def test_someone_elses_job_is_forbidden_over_http(
         assert body["job_id"] == job_id
 
 
-@pytest.mark.parametrize(
-    ("owner", "other"), [("alice", "bob"), ("bob", "anonymous"), ("anonymous", "alice")]
-)
+@pytest.mark.parametrize(("owner", "other"), STRANGERS)
 def test_someone_elses_job_is_forbidden_over_the_websocket(
     gateway: Gateway, callers: dict[str, Caller], owner: str, other: str
 ) -> None:

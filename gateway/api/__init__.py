@@ -11,6 +11,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.defaults import page_not_found
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 
@@ -30,6 +31,16 @@ api = NinjaAPI(
     ),
     parser=JsonBodyParser(),
     urls_namespace="api",
+    openapi_extra={
+        "components": {
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer", "description": "API token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+            }
+        },
+        # Either, or neither where anonymous use is switched on.
+        "security": [{"token": []}, {"session": []}, {}],
+    },
 )
 api.add_router("/", jobs.router)
 api.add_router("/", sse.router)
@@ -59,9 +70,16 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return error_response(ProtocolError(ErrorCode.TOO_LARGE, "the body is too large"))
 
 
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for URLs no route matches: JSON under ``/api/``, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error_response(ProtocolError(ErrorCode.NOT_FOUND, "no such resource"))
+    return page_not_found(request, exception)
+
+
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error_response(ProtocolError(ErrorCode.NOT_FOUND, "no such resource"))
+    return not_found(request, exc)
 
 
 @api.exception_handler(Exception)
