@@ -232,3 +232,40 @@ def test_with_anonymous_use_off_only_signed_in_callers_get_in(
     with client(idle_gateway.ws + WS, additional_headers=bearer(token)) as c:
         c.ping()
     assert http_json("GET", f"{idle_gateway.http}/api/jobs", headers=bearer(token))[0] == 200
+
+
+def _signed_in_session(username: str) -> dict[str, str]:
+    """The cookies a Django login leaves behind (as the host project's login page would)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import User
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = User.objects.filter(username=username).first() or User.objects.create_user(username)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    csrf = "c" * 32
+    return {"Cookie": f"sessionid={session.session_key}; csrftoken={csrf}", "X-CSRFToken": csrf}
+
+
+def test_a_signed_in_browser_session_and_the_users_token_are_one_owner(
+    gateway: Gateway, make_token: Callable[..., str], callers: dict[str, Caller]
+) -> None:
+    browser = _signed_in_session("frank")
+    token = bearer(make_token("frank"))
+    with client(gateway.ws + WS, additional_headers={"Cookie": browser["Cookie"]}) as c:
+        job_id = c.submit("demo.echo", {"task_id": 6, "seconds": 0})
+        c.until_terminal(job_id)
+    status, _, accepted = http_json(
+        "POST", f"{gateway.http}/api/jobs", {"job": "demo.echo", "params": {"task_id": 6}}, browser
+    )
+    assert status == 202
+    for headers in (browser, token):
+        status, _, page = http_json("GET", f"{gateway.http}/api/jobs", headers=headers)
+        assert {item["job_id"] for item in page["items"]} == {job_id, accepted["job_id"]}
+    with client(gateway.ws + WS, additional_headers=token) as c:
+        assert c.request({"op": "watch", "job_id": job_id})["event"] == "snapshot"
+    status, _, body = callers["bob"].api(gateway, "GET", f"/{job_id}")
+    assert (status, body["code"]) == (403, "forbidden")
