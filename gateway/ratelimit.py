@@ -1,8 +1,13 @@
-"""A token bucket: ``burst`` requests at once, refilled at ``rate`` per second."""
+"""Token buckets: ``burst`` requests at once, refilled at ``rate`` per second.
+
+:class:`TokenBucket` guards one socket in memory; :func:`take_shared` is the per-principal
+bucket in Redis that sockets and HTTP requests of every gateway process draw from.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 class TokenBucket:
@@ -21,3 +26,36 @@ class TokenBucket:
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self.rate
+
+
+# A token bucket in one Redis hash, so every gateway process shares it. Redis' own clock
+# keeps processes on different hosts in step. Returns the seconds to wait (0: admitted).
+_BUCKET = """
+if redis.replicate_commands then redis.replicate_commands() end
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local saved = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(saved[1]) or burst
+local stamp = tonumber(saved[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return tostring(wait)
+"""
+
+
+async def take_shared(client: Any, key: str, rate: float, burst: int) -> float:
+    """Take a token from the shared bucket ``key``: 0 if admitted, else seconds to wait.
+
+    Raises ``redis.exceptions.RedisError`` (or ``OSError``) when Redis is unreachable.
+    """
+    wait = await client.eval(_BUCKET, 1, key, repr(max(rate, 1e-9)), str(max(burst, 1)))
+    return float(wait.decode() if isinstance(wait, bytes) else wait)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import dj_database_url
+
 from gateway.env import env_bool, env_float, env_int, env_list, env_str
 from gateway.production import check_environment
 
@@ -58,13 +60,30 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(DATA_DIR / "db.sqlite3"),
-        "OPTIONS": {"timeout": 20},
+# SQLite in the data dir unless DATABASE_URL names another database (postgres://...).
+# Gateways and workers write to it from several processes: WAL lets readers go on while one
+# writes, and IMMEDIATE transactions take the write lock up front instead of failing on it.
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("TASKGATE_DB_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "db.sqlite3"),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SECURE = env_bool("TASKGATE_SECURE_COOKIES", PRODUCTION)
@@ -160,6 +179,11 @@ TASKGATE_MAX_PARAMS_BYTES = env_int("TASKGATE_MAX_PARAMS_BYTES", 16 * 1024)
 TASKGATE_MAX_WATCHES_PER_SOCKET = env_int("TASKGATE_MAX_WATCHES_PER_SOCKET", 100)
 TASKGATE_SUBMIT_RATE = env_float("TASKGATE_SUBMIT_RATE", 10.0)
 TASKGATE_SUBMIT_BURST = env_int("TASKGATE_SUBMIT_BURST", 20)
+# Submits per principal (user, session or socket), across sockets, HTTP and processes.
+TASKGATE_PRINCIPAL_SUBMIT_RATE = env_float("TASKGATE_PRINCIPAL_SUBMIT_RATE", 5.0)
+TASKGATE_PRINCIPAL_SUBMIT_BURST = env_int("TASKGATE_PRINCIPAL_SUBMIT_BURST", 50)
+# HTTP API: list page size cap, and the SSE keep-alive comment period.
+TASKGATE_SSE_KEEPALIVE = env_float("TASKGATE_SSE_KEEPALIVE", 15.0)
 TASKGATE_OUTBOX_SIZE = env_int("TASKGATE_OUTBOX_SIZE", 1000)
 TASKGATE_SEND_TIMEOUT = env_float("TASKGATE_SEND_TIMEOUT", 10.0)
 TASKGATE_DISPATCH_TIMEOUT = env_float("TASKGATE_DISPATCH_TIMEOUT", 5.0)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from gateway import downloads, health, views
+from gateway import health, views
+from gateway.api import api
+
+handler404 = "gateway.api.not_found"
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("api/job-types", views.job_types, name="job-types"),
-    path("api/jobs/<str:job_id>/artifact", downloads.artifact, name="job-artifact"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("api/", api.urls),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
@@ -15,6 +16,7 @@ def index(request: HttpRequest) -> HttpResponse:
     # Anonymous use is owned by the Django session: make sure the browser has one.
     if not request.session.get("taskgate"):
         request.session["taskgate"] = True
+    get_token(request)  # the csrftoken cookie, for the page's writes to the HTTP API
     context = {"flower_url": settings.TASKGATE_FLOWER_URL}
     response = render(request, "taskgate/index.html", context)
     response["Cache-Control"] = "no-store"

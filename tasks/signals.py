@@ -2,10 +2,15 @@
 
 ``task_success``/``task_failure``/``task_retry`` fire after the state was stored (in the pool
 child; a lost worker's failure and ``task_revoked`` fire in the worker's main process).
+
+End states are also written to the job's database row here, before the push: these
+handlers run exactly once per end, wherever Celery stores it and whether or not anyone
+watches, so a client that received the terminal event finds the row finished too.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +31,23 @@ from tasks.publisher import publisher
 from tasks.registry import JobTask
 from tasks.state import error_from_exception_meta
 
+logger = logging.getLogger(__name__)
+
+
+def _record_end(job_id: str, state: str) -> None:
+    """Write the end to the job's row; a database problem must not hold the push back."""
+    from gateway.models import mark_finished  # needs the app registry, ready in workers
+
+    try:
+        mark_finished(job_id, state)
+    except Exception as exc:
+        logger.warning("job %s: could not record its end (%s): %r", job_id, state, exc)
+
 
 @task_success.connect
 def _on_success(sender: object = None, result: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask):
+        _record_end(str(sender.request.id), "success")
         emit_stored(str(sender.request.id), "success", terminal=True, result=result)
 
 
@@ -42,6 +60,7 @@ def _on_failure(
 ) -> None:
     if isinstance(sender, JobTask) and task_id and isinstance(exception, Exception):
         error = error_from_exception_meta(sender.backend.prepare_exception(exception))
+        _record_end(task_id, "failure")
         emit_stored(task_id, "failure", terminal=True, error=error)
 
 
@@ -62,6 +81,7 @@ def _on_retry(sender: object = None, request: Any = None, reason: Any = None, **
 @task_revoked.connect
 def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask) and request is not None:
+        _record_end(str(request.id), "cancelled")
         emit_stored(str(request.id), "cancelled", terminal=True)
 
 

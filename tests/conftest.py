@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -94,5 +94,40 @@ def gateway(base_env: dict[str, str], logs_dir: Path, worker: Proc) -> Iterator[
         TASKGATE_MAX_FRAME_BYTES="4096",
     )
     gw = start_gateway(env, logs_dir)
+    yield gw
+    gw.proc.stop()
+
+
+@pytest.fixture(scope="session")
+def make_token(base_env: dict[str, str]) -> Callable[..., str]:
+    """``make_token(username, staff=False)``: a live API token (the user is made if new)."""
+    from gateway.tokens import create_token
+
+    def make(username: str, *, staff: bool = False) -> str:
+        return create_token(username, "tests", create_user=True, staff=staff)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def idle_redis_url(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + "/3"
+
+
+@pytest.fixture(scope="session")
+def idle_gateway(
+    base_env: dict[str, str], idle_redis_url: str, logs_dir: Path
+) -> Iterator[Gateway]:
+    """A gateway on Redis database 3 with no worker: what it dispatches stays on the queue,
+    so a test can count exactly what was dispatched. Anonymous use is off (as in
+    production); three submits per principal, then one every 1000 s."""
+    env = dict(
+        base_env,
+        REDIS_URL=idle_redis_url,
+        TASKGATE_ALLOW_ANONYMOUS="0",
+        TASKGATE_PRINCIPAL_SUBMIT_BURST="3",
+        TASKGATE_PRINCIPAL_SUBMIT_RATE="0.001",
+    )
+    gw = start_gateway(env, logs_dir, name="gateway-idle")
     yield gw
     gw.proc.stop()

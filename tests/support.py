@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -284,3 +286,71 @@ def record_measurement(name: str, value: float, unit: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as out:
         out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: {value:.3f} {unit}\n")
+
+
+def http_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request with an optional JSON body; returns status, headers, decoded JSON."""
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+            head = {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+        head = {k.lower(): v for k, v in exc.headers.items()}
+    return status, head, json.loads(raw) if raw else None
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class EventStream:
+    """A real SSE client over http.client: yields each event (its JSON plus ``id``)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0):
+        parts = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        self.conn.request("GET", f"{parts.path}?{parts.query}", headers=headers or {})
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.headers = {k.lower(): v for k, v in self.response.getheaders()}
+        self.ended = False
+
+    def json(self) -> Any:
+        return json.loads(self.response.read())
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Events until the server ends the stream (a read times out after ``timeout``)."""
+        fields: dict[str, str] = {}
+        while True:
+            line = self.response.readline()
+            if not line:
+                self.ended = True
+                return
+            text = line.decode().rstrip("\r\n")
+            if text.startswith(":"):
+                continue
+            if text:
+                name, _, value = text.partition(":")
+                fields[name] = value.removeprefix(" ")
+                continue
+            if "data" in fields:
+                event: dict[str, Any] = json.loads(fields["data"])
+                event["id"] = int(fields["id"])
+                yield event
+            fields = {}
+
+    def close(self) -> None:
+        self.conn.close()

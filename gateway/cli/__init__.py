@@ -3,6 +3,9 @@
 ``up`` starts the whole stack; ``gateway``, ``worker`` and ``flower`` run one part each;
 ``manage`` runs Django management commands; ``submit`` and ``watch`` follow a job in the
 terminal; ``doctor`` checks Redis, the broker, the workers and the channel layer.
+
+
+``token`` makes, lists and revokes API tokens; ``manage`` runs Django management commands.
 """
 
 from __future__ import annotations
@@ -112,6 +115,35 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(timeout=args.timeout)
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    _setup_django()
+    from gateway.tokens import TokenError, create_token, list_tokens, revoke_token
+
+    try:
+        if args.action == "create":
+            secret = create_token(
+                args.username, args.name, create_user=args.create_user, staff=args.staff
+            )
+            sys.stdout.write(secret + "\n")  # the only time the token is shown
+        elif args.action == "revoke":
+            count = revoke_token(args.token)
+            logger.info("revoked %d token(s)", count)
+        else:
+            for row in list_tokens(args.username):
+                logger.info(
+                    "%s  %-7s %-20s %s %s",
+                    row.prefix,
+                    "revoked" if row.revoked else "live",
+                    row.user.get_username(),
+                    row.created.date().isoformat(),
+                    row.name,
+                )
+    except TokenError as exc:
+        logger.error("%s", exc)
+        return 1
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from gateway.cli.up import run_stack
 
@@ -165,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--timeout", type=float, default=5.0, help="seconds per check")
     doctor.set_defaults(func=cmd_doctor)
+
+    token = sub.add_parser("token", help="API tokens for scripts: create, list, revoke")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a token for USERNAME and print it")
+    create.add_argument("username")
+    create.add_argument("--name", default="", help="a label shown by `token list`")
+    create.add_argument("--create-user", action="store_true", help="make the user if missing")
+    create.add_argument("--staff", action="store_true", help="make the user staff (sees all)")
+    revoke = actions.add_parser("revoke", help="revoke a token (whole, or its listed prefix)")
+    revoke.add_argument("token")
+    listing = actions.add_parser("list", help="list tokens (prefix, state, user, created)")
+    listing.add_argument("username", nargs="?")
+    token.set_defaults(func=cmd_token)
 
     manage = sub.add_parser(
         "manage", help="Django management commands (migrate, createsuperuser, ...)"

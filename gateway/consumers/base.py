@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from gateway.connection import Connection
-from gateway.identity import Principal, principal_for
+from gateway.identity import TOKEN_REFUSED, Principal, principal_for
 from gateway.protocol import CloseCode, ErrorCode, ProtocolError
 from gateway.runtime import Runtime, get_runtime
 from gateway.service import JobService
@@ -32,6 +32,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     service: JobService
 
     async def connect(self) -> None:
+        if self.scope.get(TOKEN_REFUSED):
+            raise DenyConnection("unknown or revoked API token")
         self.principal = principal_for(self.scope, uuid.uuid4().hex)
         if not self.principal.authenticated and not settings.TASKGATE_ALLOW_ANONYMOUS:
             raise DenyConnection("sign in or use an API token")
