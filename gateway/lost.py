@@ -12,7 +12,6 @@ import logging
 
 from django.conf import settings
 
-from gateway import records
 from gateway.hub import Hub
 from gateway.jobstore import JobStore
 from tasks.state import JobState, State
@@ -35,14 +34,9 @@ async def settle_if_lost(store: JobStore, hub: Hub, state: JobState) -> JobState
             state.job_id,
             "retrying" if requeue else "failure",
         )
+        # The job's database row learns the end from the job list, which fills in the ends
+        # it finds in Redis.
         settled = await store.state(state.job_id)
-        if settled.state.terminal:
-            try:
-                await records.finish(state.job_id, settled.state.value)
-            except records.DatabaseUnavailable as exc:
-                logger.warning(
-                    "job=%s could not record the end in the database: %r", state.job_id, exc
-                )
         await hub.announce(state.job_id, settled.event(), "lost")
         return settled
     return await store.state(state.job_id)
