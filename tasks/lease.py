@@ -2,9 +2,12 @@
 
 While a job runs, its worker process holds ``taskgate:lease:<job_id>`` with a TTL of
 ``TASKGATE_LEASE_SECONDS`` and renews it from a heartbeat thread every third of that. The
-lease is released only after Celery has stored the job's end state (``task_postrun``), so a
-job that is running in the backend but has no lease belongs to a worker that is gone: the
-gateway settles it as ``failure`` with ``error.type == "lost"`` (or re-queues it, with
+process stops renewing the lease after the job (``task_postrun``) and lets it expire; it never
+deletes it. (Deleting raced the end of a job terminated by a cancel: the pool process ran
+``task_postrun`` before the worker's main process stored ``REVOKED``, and for that moment the
+job looked running with no lease.) So a job that is running in the backend but has no
+lease belongs to a worker that stopped renewing for a whole TTL: it is gone, and the gateway
+settles the job as ``failure`` with ``error.type == "lost"`` (or re-queues it, with
 acks-late). A process killed with SIGKILL simply stops renewing.
 """
 
@@ -44,12 +47,9 @@ class LeaseKeeper:
         self._renew([job_id])
 
     def release(self, job_id: str) -> None:
+        """Stop renewing the job's lease; it expires within a TTL (see the module doc)."""
         with self._lock:
             self._held.discard(job_id)
-        try:
-            result_redis().delete(lease_key(job_id))
-        except RedisError:
-            logger.warning("job=%s could not release its lease", job_id)
 
     def _ensure_thread(self) -> None:
         if self._pid != os.getpid():

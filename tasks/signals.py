@@ -87,7 +87,7 @@ def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
 
 @task_postrun.connect
 def _release_lease(sender: object = None, task_id: str | None = None, **_: Any) -> None:
-    # After Celery stored the outcome (success, failure or retry): the job is no longer ours.
+    # The job is no longer ours: stop renewing its lease (it expires; see tasks/lease.py).
     if isinstance(sender, JobTask) and task_id:
         leases.release(task_id)
 

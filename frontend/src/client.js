@@ -4,10 +4,13 @@
 // its unfinished jobs again with `after` = the last seq it has, drops whatever it has
 // already applied, and pings so that a dead link is noticed within pingInterval +
 // pongTimeout (25 s by default). The job ids of the tab live in sessionStorage, so a page
-// reload can re-attach with restore(). See frontend/README.md for the API.
+// reload can re-attach with restore(). Where WebSockets never open (sseAfterFailures
+// attempts in a row), it falls back to the HTTP API and Server-Sent Events for the rest of
+// the page's life. See frontend/README.md for the API.
 
 import { Backoff } from "./backoff.js";
 import { Emitter } from "./emitter.js";
+import { HttpTransport } from "./http-transport.js";
 import { JobHandle } from "./job.js";
 import { SessionJobs } from "./session-jobs.js";
 
@@ -30,7 +33,8 @@ export function defaultUrl(location = globalThis.location) {
 
 /**
  * Client events:
- *   "status"  ({status, retryIn})  status: "connecting" | "open" | "reconnecting" | "closed"
+ *   "status"  ({status, retryIn, transport})  status: "connecting" | "open" | "reconnecting"
+ *                                  | "closed"; transport: "websocket" | "sse"
  *   "job"     (handle)             a job handle was created (submit, watch or restore)
  *   "forget"  (jobId)              a job handle was dropped
  *   "message" (frame)              every frame from the server (for debugging)
@@ -44,6 +48,8 @@ export class TaskgateClient extends Emitter {
     pingInterval = 15_000,
     pongTimeout = 10_000,
     requestTimeout = 15_000,
+    sseAfterFailures = 3,
+    http = globalThis.EventSource ? new HttpTransport() : null,
   } = {}) {
     super();
     this.url = url;
@@ -53,6 +59,9 @@ export class TaskgateClient extends Emitter {
     this.pingInterval = pingInterval;
     this.pongTimeout = pongTimeout;
     this.requestTimeout = requestTimeout;
+    this.sseAfterFailures = sseAfterFailures;
+    this.http = http;
+    this.transport = "websocket";
     this.status = "idle";
     this.jobs = new Map();
     this.socket = null;
@@ -69,6 +78,8 @@ export class TaskgateClient extends Emitter {
   #lastFrameAt = 0;
   #stopped = true;
   #onOnline;
+  #failedOpens = 0; // WebSocket attempts in a row that never opened
+  #streams = new Map(); // job id -> SSE stream (transport "sse")
 
   /** Open the socket (and keep it open until close()). */
   connect() {
@@ -84,6 +95,8 @@ export class TaskgateClient extends Emitter {
     globalThis.removeEventListener?.("online", this.#onOnline);
     clearTimeout(this.#retryTimer);
     this.#drop(1000);
+    for (const stream of this.#streams.values()) stream.close();
+    this.#streams.clear();
     for (const waiter of this.#openWaiters.splice(0)) {
       waiter.reject(new TaskgateError("disconnected", "the client was closed"));
     }
@@ -110,6 +123,7 @@ export class TaskgateClient extends Emitter {
   /** Submit a job; resolves with its handle once accepted, rejects with a TaskgateError. */
   async submit(job, params = {}) {
     await this.#whenOpen();
+    if (this.transport === "sse") return this.#submitOverHttp(job, params);
     const ref = this.#ref("s");
     const accepted = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -124,6 +138,12 @@ export class TaskgateClient extends Emitter {
 
   /** Cancel a job (sent now, or as soon as the socket is back). */
   cancel(jobId) {
+    if (this.transport === "sse") {
+      this.http.cancel(jobId).catch((error) => {
+        this.jobs.get(jobId)?.refuse({ code: error.code, message: error.message });
+      });
+      return;
+    }
     if (this.status === "open") this.#send({ op: "cancel", job_id: jobId, ref: this.#ref("c") });
     else this.#cancels.add(jobId);
   }
@@ -133,6 +153,8 @@ export class TaskgateClient extends Emitter {
     if (this.jobs.delete(jobId)) this.emit("forget", jobId);
     this.storage.remove(jobId);
     this.#cancels.delete(jobId);
+    this.#streams.get(jobId)?.close();
+    this.#streams.delete(jobId);
     if (this.status === "open") this.#send({ op: "unwatch", job_id: jobId });
   }
 
@@ -156,6 +178,8 @@ export class TaskgateClient extends Emitter {
 
   #onOpen(socket) {
     if (socket !== this.socket) return;
+    socket.opened = true;
+    this.#failedOpens = 0;
     this.backoff.reset();
     this.#lastFrameAt = Date.now();
     this.#setStatus("open");
@@ -170,8 +194,53 @@ export class TaskgateClient extends Emitter {
 
   #onClose(socket) {
     if (socket !== this.socket) return;
+    if (!socket.opened) this.#failedOpens += 1;
     this.#drop();
-    if (!this.#stopped) this.#scheduleRetry();
+    if (this.#stopped) return;
+    if (this.http && this.#failedOpens >= this.sseAfterFailures) this.#useHttp();
+    else this.#scheduleRetry();
+  }
+
+  // --- the fallback: HTTP API + Server-Sent Events ------------------------------------
+  #useHttp() {
+    console.warn("taskgate: WebSockets do not open here; using Server-Sent Events");
+    clearTimeout(this.#retryTimer);
+    this.transport = "sse";
+    this.#setStatus("open");
+    for (const handle of this.jobs.values()) {
+      if (!handle.terminal && !handle.gone) this.#watch(handle);
+    }
+    for (const jobId of this.#cancels) this.cancel(jobId);
+    this.#cancels.clear();
+    for (const waiter of this.#openWaiters.splice(0)) waiter.resolve();
+  }
+
+  async #submitOverHttp(job, params) {
+    let accepted;
+    try {
+      accepted = await this.http.submit(job, params);
+    } catch (error) {
+      throw new TaskgateError(error.code ?? "unavailable", error.message, error.details ?? null);
+    }
+    const handle = new JobHandle(this, accepted.job_id, {
+      job: accepted.job ?? job,
+      startedAt: Date.parse(accepted.ts) || Date.now(),
+    });
+    this.jobs.set(accepted.job_id, handle);
+    this.storage.add(accepted.job_id, handle.job, handle.startedAt);
+    this.emit("job", handle);
+    handle.apply({ event: "accepted", ...accepted });
+    this.#watch(handle);
+    return handle;
+  }
+
+  #streamFrame(handle, frame) {
+    this.emit("message", frame);
+    handle.apply(frame);
+    if (handle.terminal) {
+      this.#streams.get(handle.jobId)?.close();
+      this.#streams.delete(handle.jobId);
+    }
   }
 
   /** Forget the current socket (closing it if still open) and fail what waited on it. */
@@ -266,6 +335,14 @@ export class TaskgateClient extends Emitter {
   }
 
   #watch(handle) {
+    if (this.transport === "sse") {
+      this.#streams.get(handle.jobId)?.close();
+      const stream = this.http.watch(handle.jobId, handle.seq, (frame) =>
+        this.#streamFrame(handle, frame),
+      );
+      this.#streams.set(handle.jobId, stream);
+      return;
+    }
     const frame = { op: "watch", job_id: handle.jobId, ref: this.#ref("w") };
     if (handle.seq >= 0) frame.after = handle.seq;
     this.#send(frame);
@@ -289,6 +366,8 @@ export class TaskgateClient extends Emitter {
   #setStatus(status, retryIn = null) {
     const changed = status !== this.status;
     this.status = status;
-    if (changed || retryIn !== null) this.emit("status", { status, retryIn });
+    if (changed || retryIn !== null) {
+      this.emit("status", { status, retryIn, transport: this.transport });
+    }
   }
 }
