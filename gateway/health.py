@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, JsonResponse
@@ -53,24 +54,30 @@ async def _check_broker() -> str | None:
     return None
 
 
+async def layer_round_trip(layer: Any, label: str, step_seconds: float) -> None:
+    """Send a message to a fresh channel through the layer and wait for it (raises if not).
+
+    Each of the three steps (new channel, send, receive) gets ``step_seconds``.
+    """
+    timeout = step_seconds
+    channel = await asyncio.wait_for(layer.new_channel(f"{label}."), timeout)
+    nonce = uuid.uuid4().hex
+    receiver = asyncio.ensure_future(layer.receive(channel))
+    try:
+        await asyncio.wait_for(layer.send(channel, {"type": label, "nonce": nonce}), timeout)
+        message = await asyncio.wait_for(asyncio.shield(receiver), timeout)
+    finally:
+        receiver.cancel()
+    if message.get("nonce") != nonce:
+        raise RuntimeError("the layer returned a different message")
+
+
 async def _check_layer() -> str | None:
-    """A message sent to a fresh channel through the layer must come back."""
     layer = get_channel_layer()
     if layer is None:
         return "no channel layer configured"
     try:
-        channel = await asyncio.wait_for(layer.new_channel("readyz."), CHECK_TIMEOUT)
-        nonce = uuid.uuid4().hex
-        receiver = asyncio.ensure_future(layer.receive(channel))
-        try:
-            await asyncio.wait_for(
-                layer.send(channel, {"type": "readyz", "nonce": nonce}), CHECK_TIMEOUT
-            )
-            message = await asyncio.wait_for(asyncio.shield(receiver), CHECK_TIMEOUT)
-        finally:
-            receiver.cancel()
-        if message.get("nonce") != nonce:
-            return "channel layer returned a different message"
+        await layer_round_trip(layer, "readyz", CHECK_TIMEOUT)
     except Exception as exc:
         return f"channel layer round trip failed: {exc!r}"
     return None

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import sys
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -109,22 +108,13 @@ def check_worker(timeout: float) -> Finding:
 async def _layer_round_trip(step_seconds: float) -> None:
     from channels.layers import get_channel_layer
 
+    from gateway.health import layer_round_trip
+
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer is configured")
     try:
-        channel = await asyncio.wait_for(layer.new_channel("doctor."), step_seconds)
-        nonce = uuid.uuid4().hex
-        receiver = asyncio.ensure_future(layer.receive(channel))
-        try:
-            await asyncio.wait_for(
-                layer.send(channel, {"type": "doctor", "nonce": nonce}), step_seconds
-            )
-            message = await asyncio.wait_for(asyncio.shield(receiver), step_seconds)
-        finally:
-            receiver.cancel()
-        if message.get("nonce") != nonce:
-            raise RuntimeError("the layer returned a different message")
+        await layer_round_trip(layer, "doctor", step_seconds)
     finally:
         flush = getattr(layer, "flush", None)
         if flush is not None:
