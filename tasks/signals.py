@@ -3,9 +3,10 @@
 ``task_success``/``task_failure``/``task_retry`` fire after the state was stored (in the pool
 child; a lost worker's failure and ``task_revoked`` fire in the worker's main process).
 
-End states are also written to the job's database row here, before the push: these
+End states are also written to the job's database row here, right after the push: these
 handlers run exactly once per end, wherever Celery stores it and whether or not anyone
-watches, so a client that received the terminal event finds the row finished too.
+watches. The push goes first so a slow or locked database never delays what watchers see;
+the job list fills in, from Redis, any end a row does not have yet.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def _record_end(job_id: str, state: str) -> None:
 @task_success.connect
 def _on_success(sender: object = None, result: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask):
-        _record_end(str(sender.request.id), "success")
         emit_stored(str(sender.request.id), "success", terminal=True, result=result)
+        _record_end(str(sender.request.id), "success")
 
 
 @task_failure.connect
@@ -60,8 +61,8 @@ def _on_failure(
 ) -> None:
     if isinstance(sender, JobTask) and task_id and isinstance(exception, Exception):
         error = error_from_exception_meta(sender.backend.prepare_exception(exception))
-        _record_end(task_id, "failure")
         emit_stored(task_id, "failure", terminal=True, error=error)
+        _record_end(task_id, "failure")
 
 
 @task_retry.connect
@@ -81,8 +82,8 @@ def _on_retry(sender: object = None, request: Any = None, reason: Any = None, **
 @task_revoked.connect
 def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask) and request is not None:
-        _record_end(str(request.id), "cancelled")
         emit_stored(str(request.id), "cancelled", terminal=True)
+        _record_end(str(request.id), "cancelled")
 
 
 @task_postrun.connect

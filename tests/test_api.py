@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import TERMINAL, Gateway, bearer, client, http_json
+from tests.support import TERMINAL, Gateway, bearer, client, http_json, wait_until
 
 Submit = Callable[..., tuple[int, dict[str, str], Any]]
 
@@ -66,8 +66,11 @@ def test_the_worker_records_the_end_in_the_database(
     _, _, accepted = submit({"job": "demo.fail", "params": {"steps": 1, "seconds_per_step": 0}})
     job_id = accepted["job_id"]
     assert _wait_end(gateway, token, job_id)["event"] in ("failure", "snapshot")
-    # The worker writes the row before it pushes the end, and nothing else has read it.
-    row = Job.objects.get(id=job_id)
+    # The worker writes the row right after it pushes the end (nothing else writes it here:
+    # no job list was asked for), so give it a moment to land.
+    row = wait_until(
+        lambda: Job.objects.filter(id=job_id, finished__isnull=False).first(), 15, "row finished"
+    )
     assert row.state == "failure"
     assert row.finished is not None
     assert row.finished >= row.created
