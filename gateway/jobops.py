@@ -143,7 +143,7 @@ async def snapshot(record: JobRecord, ref: str | None = None) -> JsonObject:
         raise ProtocolError(
             ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=record.job_id
         ) from None
-    return {
+    event: JsonObject = {
         "event": "snapshot",
         "job_id": record.job_id,
         "seq": state.seq,
@@ -155,6 +155,9 @@ async def snapshot(record: JobRecord, ref: str | None = None) -> JsonObject:
         "error": state.error,
         "ref": ref,
     }
+    if state.parts is not None:
+        event["parts"] = state.parts
+    return event
 
 
 async def cancel(principal: Principal, job_id: str) -> JobRecord:
@@ -162,13 +165,19 @@ async def cancel(principal: Principal, job_id: str) -> JobRecord:
     record = await owned_record(principal, job_id)
     runtime = get_runtime()
     try:
-        await revoke(job_id)
+        # A composite job: its end is stored here, before its parts are revoked.
+        outcome, parts = await runtime.store.cancel_composite(job_id)
+        await revoke(job_id, *parts)
+    except StoreUnavailable:
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None
     except DispatchError:
         raise ProtocolError(
             ErrorCode.UNAVAILABLE, "the broker is unreachable", job_id=job_id
         ) from None
     try:
-        if await runtime.store.revoke_if_pending(job_id):
+        if outcome == "cancelled" or (
+            outcome == "none" and await runtime.store.revoke_if_pending(job_id)
+        ):
             # Nobody else will announce it: a worker would only skip the job later.
             event = (await runtime.store.state(job_id)).event()
             await records.finish(job_id, "cancelled")

@@ -16,6 +16,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from tasks.celery_app import app
+from tasks.parts import CANCEL_SCRIPT, decode_ids
 from tasks.state import (
     JobState,
     JsonObject,
@@ -24,6 +25,7 @@ from tasks.state import (
     dumps,
     lease_key,
     now_ts,
+    parts_key,
     progress_key,
     record_key,
     seq_key,
@@ -154,14 +156,19 @@ class JobStore:
                     keys.append(lease_key(job_id))
                     if with_progress:
                         keys.append(progress_key(job_id))
+                        keys.append(parts_key(job_id))
                 values = await self.client.mget(keys)
-                width = 4 if with_progress else 3
+                width = 5 if with_progress else 3
                 for index, job_id in enumerate(chunk):
                     row = values[index * width : (index + 1) * width]
                     meta = _decode_meta(backend, row[0])
                     progress = _decode_json(row[3]) if with_progress else None
                     state = state_from_meta(job_id, meta, decode_counter(row[1]), progress)
-                    if row[2] is None and state.state is State.RUNNING:
+                    # A composite's parts, from its aggregate (also once it has ended).
+                    doc = _decode_json(row[4]) if with_progress else None
+                    if doc is not None and isinstance(doc.get("parts"), list):
+                        state = replace(state, parts=doc["parts"])
+                    if row[2] is None and state.state is State.RUNNING and not state.on_parts:
                         state = replace(state, leased=False)
                     out[job_id] = state
         except (RedisError, OSError) as exc:
@@ -172,6 +179,17 @@ class JobStore:
         """Record a not-yet-started job as cancelled, so a worker that gets it later skips it."""
         payload = _celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled before it started")
         return await self._script(_REVOKE_IF_PENDING, [_meta_key(job_id)], [payload, _ttl()])
+
+    async def cancel_composite(self, job_id: str) -> tuple[str, list[str]]:
+        """Cancel a composite job while its parts run: stores its end, returns the parts to
+        revoke. ``none``: not a composite; ``merging``: only its merge step is left."""
+        payload = _celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled")
+        keys = [parts_key(job_id), _meta_key(job_id)]
+        try:
+            outcome, ids = await self.client.eval(CANCEL_SCRIPT, len(keys), *keys, payload, _ttl())
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return _text(outcome) or "none", decode_ids(ids)
 
     async def settle_lost(self, job_id: str, *, requeue: bool) -> bool:
         """End (or, with acks-late, mark for re-delivery) a running job whose lease is gone.
