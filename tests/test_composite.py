@@ -125,7 +125,7 @@ def test_cancel_mid_way_ends_cancelled_with_no_part_left_running(gateway: Gatewa
         )[-1]
         part_ids = [p["job_id"] for p in midway["parts"]]
         backend: Any = app.backend
-        pubsub = result_redis().pubsub()
+        pubsub = result_redis().pubsub()  # type: ignore[no-untyped-call]
         pubsub.subscribe(*(backend.get_key_for_task(part_id) for part_id in part_ids))
         c.send({"op": "cancel", "job_id": job_id, "ref": "stop"})
         frames = c.until_terminal(job_id, timeout=30)
