@@ -16,7 +16,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from tasks.celery_app import app
-from tasks.parts import CANCEL_SCRIPT, decode_ids
+from tasks.parts import CANCEL_SCRIPT, UPDATE_SCRIPT, decode_ids, end_meta
 from tasks.state import (
     JobState,
     JsonObject,
@@ -171,9 +171,54 @@ class JobStore:
                     if row[2] is None and state.state is State.RUNNING and not state.on_parts:
                         state = replace(state, leased=False)
                     out[job_id] = state
+            await self._check_part_leases(out)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         return out
+
+    async def _check_part_leases(self, states: dict[str, JobState]) -> None:
+        """Mark composites with a running part whose lease is gone (one MGET, if any)."""
+        running = [
+            (job_id, index, str(part.get("job_id")))
+            for job_id, state in states.items()
+            if state.on_parts and state.parts
+            for index, part in enumerate(state.parts, start=1)
+            if part.get("state") == "running"
+        ]
+        if not running:
+            return
+        leases = await self.client.mget([lease_key(part_id) for _, _, part_id in running])
+        for (job_id, index, _), lease in zip(running, leases, strict=True):
+            if lease is None and states[job_id].lost_part is None:
+                states[job_id] = replace(states[job_id], leased=False, lost_part=index)
+
+    async def settle_lost_part(self, state: JobState) -> list[str]:
+        """Fail a composite whose running part lost its worker; returns the parts to revoke.
+
+        Atomic like every aggregate update: nothing happens if the job has ended meanwhile.
+        """
+        index = state.lost_part
+        if index is None or not state.parts:
+            return []
+        part = state.parts[index - 1]
+        name = str(part.get("name"))
+        error = {"type": "lost", "message": f"part {name!r} failed: its worker died"}
+        error["part"] = name
+        backend: Any = app.backend
+        job_id = state.job_id
+        keys = [parts_key(job_id), backend.get_key_for_task(job_id), seq_key(job_id)]
+        keys.append(progress_key(job_id))
+        args: list[Any] = [str(index), "failure", "", now_ts(), _ttl()]
+        args += [end_meta(job_id, "FAILURE", error), dumps(error)]
+        try:
+            raw = await self.client.eval(UPDATE_SCRIPT, len(keys), *keys, *args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if _text(raw[0]) != "failure":
+            return []
+        # The part's own state, too: it will never store one again.
+        await self.settle_lost(str(part.get("job_id")), requeue=False)
+        return decode_ids(raw[4])
 
     async def revoke_if_pending(self, job_id: str) -> bool:
         """Record a not-yet-started job as cancelled, so a worker that gets it later skips it."""

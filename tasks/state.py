@@ -156,6 +156,7 @@ class JobState:
     leased: bool = True  # False: running, but no worker holds the job's lease any more
     parts: list[JsonObject] | None = None  # a composite job's parts, each with its state
     on_parts: bool = False  # a composite waiting on its parts: no lease of its own to check
+    lost_part: int | None = None  # 1-based index of a running part whose lease is gone
 
     def event(self) -> JsonObject:
         """The event that announces this state to a watcher that has not seen it."""
