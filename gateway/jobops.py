@@ -153,10 +153,9 @@ async def snapshot(record: JobRecord, ref: str | None = None) -> JsonObject:
         "progress": state.progress,
         "result": state.result,
         "error": state.error,
+        "parts": state.parts,
         "ref": ref,
     }
-    if state.parts is not None:
-        event["parts"] = state.parts
     return event
 
 

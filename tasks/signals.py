@@ -128,9 +128,14 @@ def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
 
 
 @task_postrun.connect
-def _release_lease(sender: object = None, task_id: str | None = None, **_: Any) -> None:
+def _release_lease(
+    sender: object = None, task_id: str | None = None, state: str | None = None, **_: Any
+) -> None:
     # After Celery stored the outcome (success, failure or retry): the job is no longer ours.
-    if isinstance(sender, JobTask) and task_id:
+    # A child terminated by a cancel (SIGTERM: SystemExit, no state) keeps its lease until
+    # the TTL: the main process stores REVOKED just after, and releasing first let the
+    # gateway see "running without a lease" in between and settle a cancel as lost.
+    if isinstance(sender, JobTask) and task_id and state is not None:
         leases.release(task_id)
 
 
