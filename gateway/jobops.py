@@ -21,6 +21,7 @@ from gateway.dispatch import DispatchError, revoke, send_job
 from gateway.identity import Principal
 from gateway.jobstore import JobRecord, StoreUnavailable
 from gateway.lost import settle_if_lost
+from gateway.partstore import cancel_composite
 from gateway.protocol import ErrorCode, ProtocolError, validation_details
 from gateway.ratelimit import take_shared
 from gateway.records import DatabaseUnavailable, owned_record
@@ -165,7 +166,7 @@ async def cancel(principal: Principal, job_id: str) -> JobRecord:
     runtime = get_runtime()
     try:
         # A composite job: its end is stored here, before its parts are revoked.
-        outcome, parts = await runtime.store.cancel_composite(job_id)
+        outcome, parts = await cancel_composite(runtime.store, job_id)
         await revoke(job_id, *parts)
     except StoreUnavailable:
         raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None

@@ -16,7 +16,6 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from tasks.celery_app import app
-from tasks.parts import CANCEL_SCRIPT, UPDATE_SCRIPT, decode_ids, end_meta
 from tasks.state import (
     JobState,
     JsonObject,
@@ -130,7 +129,7 @@ class JobStore:
             raw = await self.client.hmget(record_key(job_id), ["job", "owner", "created"])
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
-        job, owner, created = (_text(value) for value in raw)
+        job, owner, created = (text(value) for value in raw)
         if job is None or owner is None:
             return None
         return JobRecord(job_id, job, owner, created or "")
@@ -192,49 +191,10 @@ class JobStore:
             if lease is None and states[job_id].lost_part is None:
                 states[job_id] = replace(states[job_id], leased=False, lost_part=index)
 
-    async def settle_lost_part(self, state: JobState) -> list[str]:
-        """Fail a composite whose running part lost its worker; returns the parts to revoke.
-
-        Atomic like every aggregate update: nothing happens if the job has ended meanwhile.
-        """
-        index = state.lost_part
-        if index is None or not state.parts:
-            return []
-        part = state.parts[index - 1]
-        name = str(part.get("name"))
-        error = {"type": "lost", "message": f"part {name!r} failed: its worker died"}
-        error["part"] = name
-        backend: Any = app.backend
-        job_id = state.job_id
-        keys = [parts_key(job_id), backend.get_key_for_task(job_id), seq_key(job_id)]
-        keys.append(progress_key(job_id))
-        args: list[Any] = [str(index), "failure", "", now_ts(), _ttl()]
-        args += [end_meta(job_id, "FAILURE", error), dumps(error)]
-        try:
-            raw = await self.client.eval(UPDATE_SCRIPT, len(keys), *keys, *args)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        if _text(raw[0]) != "failure":
-            return []
-        # The part's own state, too: it will never store one again.
-        await self.settle_lost(str(part.get("job_id")), requeue=False)
-        return decode_ids(raw[4])
-
     async def revoke_if_pending(self, job_id: str) -> bool:
         """Record a not-yet-started job as cancelled, so a worker that gets it later skips it."""
-        payload = _celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled before it started")
-        return await self._script(_REVOKE_IF_PENDING, [_meta_key(job_id)], [payload, _ttl()])
-
-    async def cancel_composite(self, job_id: str) -> tuple[str, list[str]]:
-        """Cancel a composite job while its parts run: stores its end, returns the parts to
-        revoke. ``none``: not a composite; ``merging``: only its merge step is left."""
-        payload = _celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled")
-        keys = [parts_key(job_id), _meta_key(job_id)]
-        try:
-            outcome, ids = await self.client.eval(CANCEL_SCRIPT, len(keys), *keys, payload, _ttl())
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        return _text(outcome) or "none", decode_ids(ids)
+        payload = celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled before it started")
+        return await self._script(_REVOKE_IF_PENDING, [meta_key(job_id)], [payload, ttl()])
 
     async def settle_lost(self, job_id: str, *, requeue: bool) -> bool:
         """End (or, with acks-late, mark for re-delivery) a running job whose lease is gone.
@@ -242,36 +202,40 @@ class JobStore:
         Atomic: nothing happens if the job stored another state or a worker holds its lease.
         """
         if requeue:
-            payload = _celery_meta(
+            payload = celery_meta(
                 job_id,
                 "RETRY",
                 "WorkerLostError",
                 "the worker running the job died; it will run again",
             )
         else:
-            payload = _celery_meta(
+            payload = celery_meta(
                 job_id, "FAILURE", "WorkerLostError", "the worker running the job died"
             )
-        keys = [_meta_key(job_id), lease_key(job_id), seq_key(job_id)]
-        return await self._script(_SETTLE_LOST, keys, [payload, _ttl(), "1" if requeue else "0"])
+        keys = [meta_key(job_id), lease_key(job_id), seq_key(job_id)]
+        return await self._script(_SETTLE_LOST, keys, [payload, ttl(), "1" if requeue else "0"])
 
     async def _script(self, source: str, keys: list[Any], args: list[Any]) -> bool:
+        return bool(await self.eval(source, keys, args))
+
+    async def eval(self, source: str, keys: list[Any], args: list[Any]) -> Any:
+        """Run a Lua script; raises :class:`StoreUnavailable`."""
         try:
-            return bool(await self.client.eval(source, len(keys), *keys, *args))
+            return await self.client.eval(source, len(keys), *keys, *args)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
 
-def _ttl() -> int:
+def ttl() -> int:
     return int(settings.CELERY_RESULT_EXPIRES)
 
 
-def _meta_key(job_id: str) -> Any:
+def meta_key(job_id: str) -> Any:
     backend: Any = app.backend
     return backend.get_key_for_task(job_id)
 
 
-def _celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
+def celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
     """A result-backend payload in Celery's own format, for states the gateway records."""
     backend: Any = app.backend
     meta: JsonObject = {
@@ -289,7 +253,7 @@ def _celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
     return backend.encode(meta)
 
 
-def _text(value: bytes | str | None) -> str | None:
+def text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 

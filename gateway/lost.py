@@ -16,6 +16,7 @@ from gateway import records
 from gateway.dispatch import DispatchError, revoke
 from gateway.hub import Hub
 from gateway.jobstore import JobStore
+from gateway.partstore import settle_lost_part
 from tasks.state import JobState, State
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ async def _settle_composite(store: JobStore, hub: Hub, state: JobState) -> JobSt
     Parts are not re-queued even with acks-late: the broker redelivers the part itself,
     but the job it belonged to has already been announced as failed.
     """
-    revoke_ids = await store.settle_lost_part(state)
+    revoke_ids = await settle_lost_part(store, state)
     settled = await store.state(state.job_id)
     if not settled.state.terminal:
         return settled
