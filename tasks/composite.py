@@ -78,7 +78,10 @@ class MergeTask(JobTask):
 
     def begin(self, request: Any, link: PartLink | None) -> ProgressSend | None:
         job_id = str(request.id)
-        aggregate.update(job_id, "merge", "running")
+        try:
+            aggregate.update(job_id, "merge", "running")
+        except Exception:  # advisory, like progress: the merge itself must still run
+            logger.warning("job=%s could not record the merge step running", job_id, exc_info=True)
 
         def send(progress: JsonObject) -> None:
             aggregate.update(job_id, "merge", "running", progress=progress)

@@ -66,7 +66,7 @@ class JobTask(Task):  # type: ignore[type-arg]
     def begin(self, request: Any, link: PartLink | None) -> ProgressSend | None:
         """Announce ``running``; returns how progress is sent (``None``: the usual way)."""
         job_id = str(request.id)
-        if link is not None and link.report("running").outcome in ("ended", "missing"):
+        if link is not None and self._report_part(link) in ("ended", "missing"):
             # Its composite job already ended (a sibling failed, or it was cancelled).
             logger.info("job=%s state=cancelled skipped: job %s ended", job_id, link.parent)
             self.backend.mark_as_revoked(job_id, "its composite job ended", request=request)
@@ -84,6 +84,15 @@ class JobTask(Task):  # type: ignore[type-arg]
             part.report("running", progress=progress)
 
         return send
+
+    @staticmethod
+    def _report_part(link: PartLink) -> str:
+        """Tell the parent this part runs; a Redis hiccup must not fail the part itself."""
+        try:
+            return link.report("running").outcome
+        except Exception:
+            logger.warning("job=%s could not report part %s", link.parent, link.name, exc_info=True)
+            return "unknown"
 
 
 @dataclass(frozen=True)
