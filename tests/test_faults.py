@@ -227,7 +227,12 @@ def test_slow_reader_is_cut_off_and_others_are_not_slowed(stack: FaultStack) -> 
     )
     _, headers, _ = http_get(f"{gateway.http}/")
     cookie = headers["set-cookie"].split(";")[0]
-    with client(f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}) as good:
+    # The good client reads everything as it comes: its library buffers frames without
+    # limit (max_queue=None) while the test is busy setting up the slow socket below, so
+    # a busy machine delaying this thread cannot make the good client look slow.
+    with client(
+        f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}, max_queue=None
+    ) as good:
         job_id = good.submit("demo.flood", {"updates": 3000, "message_bytes": 16000})
         # A client that watches the same job and then never reads a byte.
         raw = socket.create_connection(("127.0.0.1", gateway.port))
