@@ -32,12 +32,12 @@ async def send_job(spec: JobSpec[Any], job_id: str, params: JsonObject) -> None:
 
 
 def _apply(spec: JobSpec[Any], job_id: str, params: JsonObject) -> None:
-    spec.task.apply_async(kwargs=params, task_id=job_id, retry=True)
+    spec.dispatch(job_id, params)
 
 
-async def revoke(job_id: str) -> None:
-    """Tell every worker to drop or terminate the job."""
+async def revoke(*job_ids: str) -> None:
+    """Tell every worker to drop or terminate the jobs (a composite's parts, too)."""
     try:
-        await asyncio.to_thread(app.control.revoke, job_id, terminate=True)
+        await asyncio.to_thread(app.control.revoke, list(job_ids), terminate=True)
     except Exception as exc:
         raise DispatchError(str(exc)) from exc

@@ -21,6 +21,7 @@ from gateway.dispatch import DispatchError, revoke, send_job
 from gateway.identity import Principal
 from gateway.jobstore import JobRecord, StoreUnavailable
 from gateway.lost import settle_if_lost
+from gateway.partstore import cancel_composite
 from gateway.protocol import ErrorCode, ProtocolError, validation_details
 from gateway.ratelimit import take_shared
 from gateway.records import DatabaseUnavailable, owned_record
@@ -143,7 +144,7 @@ async def snapshot(record: JobRecord, ref: str | None = None) -> JsonObject:
         raise ProtocolError(
             ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=record.job_id
         ) from None
-    return {
+    event: JsonObject = {
         "event": "snapshot",
         "job_id": record.job_id,
         "seq": state.seq,
@@ -153,8 +154,10 @@ async def snapshot(record: JobRecord, ref: str | None = None) -> JsonObject:
         "progress": state.progress,
         "result": state.result,
         "error": state.error,
+        "parts": state.parts,
         "ref": ref,
     }
+    return event
 
 
 async def cancel(principal: Principal, job_id: str) -> JobRecord:
@@ -162,13 +165,19 @@ async def cancel(principal: Principal, job_id: str) -> JobRecord:
     record = await owned_record(principal, job_id)
     runtime = get_runtime()
     try:
-        await revoke(job_id)
+        # A composite job: its end is stored here, before its parts are revoked.
+        outcome, parts = await cancel_composite(runtime.store, job_id)
+        await revoke(job_id, *parts)
+    except StoreUnavailable:
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None
     except DispatchError:
         raise ProtocolError(
             ErrorCode.UNAVAILABLE, "the broker is unreachable", job_id=job_id
         ) from None
     try:
-        if await runtime.store.revoke_if_pending(job_id):
+        if outcome == "cancelled" or (
+            outcome == "none" and await runtime.store.revoke_if_pending(job_id)
+        ):
             # Nobody else will announce it: a worker would only skip the job later.
             event = (await runtime.store.state(job_id)).event()
             await records.finish(job_id, "cancelled")

@@ -24,6 +24,7 @@ from tasks.state import (
     dumps,
     lease_key,
     now_ts,
+    parts_key,
     progress_key,
     record_key,
     seq_key,
@@ -128,7 +129,7 @@ class JobStore:
             raw = await self.client.hmget(record_key(job_id), ["job", "owner", "created"])
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
-        job, owner, created = (_text(value) for value in raw)
+        job, owner, created = (text(value) for value in raw)
         if job is None or owner is None:
             return None
         return JobRecord(job_id, job, owner, created or "")
@@ -154,24 +155,46 @@ class JobStore:
                     keys.append(lease_key(job_id))
                     if with_progress:
                         keys.append(progress_key(job_id))
+                        keys.append(parts_key(job_id))
                 values = await self.client.mget(keys)
-                width = 4 if with_progress else 3
+                width = 5 if with_progress else 3
                 for index, job_id in enumerate(chunk):
                     row = values[index * width : (index + 1) * width]
                     meta = _decode_meta(backend, row[0])
                     progress = _decode_json(row[3]) if with_progress else None
                     state = state_from_meta(job_id, meta, decode_counter(row[1]), progress)
-                    if row[2] is None and state.state is State.RUNNING:
+                    # A composite's parts, from its aggregate (also once it has ended).
+                    doc = _decode_json(row[4]) if with_progress else None
+                    if doc is not None and isinstance(doc.get("parts"), list):
+                        state = replace(state, parts=doc["parts"])
+                    if row[2] is None and state.state is State.RUNNING and not state.on_parts:
                         state = replace(state, leased=False)
                     out[job_id] = state
+            await self._check_part_leases(out)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         return out
 
+    async def _check_part_leases(self, states: dict[str, JobState]) -> None:
+        """Mark composites with a running part whose lease is gone (one MGET, if any)."""
+        running = [
+            (job_id, index, str(part.get("job_id")))
+            for job_id, state in states.items()
+            if state.on_parts and state.parts
+            for index, part in enumerate(state.parts, start=1)
+            if part.get("state") == "running"
+        ]
+        if not running:
+            return
+        leases = await self.client.mget([lease_key(part_id) for _, _, part_id in running])
+        for (job_id, index, _), lease in zip(running, leases, strict=True):
+            if lease is None and states[job_id].lost_part is None:
+                states[job_id] = replace(states[job_id], leased=False, lost_part=index)
+
     async def revoke_if_pending(self, job_id: str) -> bool:
         """Record a not-yet-started job as cancelled, so a worker that gets it later skips it."""
-        payload = _celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled before it started")
-        return await self._script(_REVOKE_IF_PENDING, [_meta_key(job_id)], [payload, _ttl()])
+        payload = celery_meta(job_id, "REVOKED", "TaskRevokedError", "cancelled before it started")
+        return await self._script(_REVOKE_IF_PENDING, [meta_key(job_id)], [payload, ttl()])
 
     async def settle_lost(self, job_id: str, *, requeue: bool) -> bool:
         """End (or, with acks-late, mark for re-delivery) a running job whose lease is gone.
@@ -179,36 +202,40 @@ class JobStore:
         Atomic: nothing happens if the job stored another state or a worker holds its lease.
         """
         if requeue:
-            payload = _celery_meta(
+            payload = celery_meta(
                 job_id,
                 "RETRY",
                 "WorkerLostError",
                 "the worker running the job died; it will run again",
             )
         else:
-            payload = _celery_meta(
+            payload = celery_meta(
                 job_id, "FAILURE", "WorkerLostError", "the worker running the job died"
             )
-        keys = [_meta_key(job_id), lease_key(job_id), seq_key(job_id)]
-        return await self._script(_SETTLE_LOST, keys, [payload, _ttl(), "1" if requeue else "0"])
+        keys = [meta_key(job_id), lease_key(job_id), seq_key(job_id)]
+        return await self._script(_SETTLE_LOST, keys, [payload, ttl(), "1" if requeue else "0"])
 
     async def _script(self, source: str, keys: list[Any], args: list[Any]) -> bool:
+        return bool(await self.eval(source, keys, args))
+
+    async def eval(self, source: str, keys: list[Any], args: list[Any]) -> Any:
+        """Run a Lua script; raises :class:`StoreUnavailable`."""
         try:
-            return bool(await self.client.eval(source, len(keys), *keys, *args))
+            return await self.client.eval(source, len(keys), *keys, *args)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
 
-def _ttl() -> int:
+def ttl() -> int:
     return int(settings.CELERY_RESULT_EXPIRES)
 
 
-def _meta_key(job_id: str) -> Any:
+def meta_key(job_id: str) -> Any:
     backend: Any = app.backend
     return backend.get_key_for_task(job_id)
 
 
-def _celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
+def celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
     """A result-backend payload in Celery's own format, for states the gateway records."""
     backend: Any = app.backend
     meta: JsonObject = {
@@ -226,7 +253,7 @@ def _celery_meta(job_id: str, status: str, exc_type: str, message: str) -> Any:
     return backend.encode(meta)
 
 
-def _text(value: bytes | str | None) -> str | None:
+def text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 

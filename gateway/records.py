@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from gateway import runtime
 from gateway.identity import Principal
 from gateway.jobstore import JobRecord, StoreUnavailable
 from gateway.models import Job, mark_finished
 from gateway.protocol import ErrorCode, ProtocolError
-from gateway.runtime import get_runtime
 from tasks.state import JsonObject, format_ts
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ async def owned_record(principal: Principal, job_id: str) -> JobRecord:
     has ``"unknown"``.
     """
     try:
-        record = await get_runtime().store.record(job_id)
+        # Module attribute, not a name import: runtime -> fallback -> lost -> records.
+        record = await runtime.get_runtime().store.record(job_id)
     except StoreUnavailable:
         raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None
     if record is not None:

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -87,27 +87,51 @@ class _HashingWriter:
 
 
 @contextlib.contextmanager
+def _placed(job_id: str, name: str) -> Iterator[Path]:
+    """Yields a temporary path; renamed to the artifact's place if the block succeeds."""
+    sweep()
+    final = artifact_path(job_id, name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.name}.partial")
+    try:
+        yield partial
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def open_artifact(
     job_id: str, name: str, content_type: str
 ) -> Iterator[tuple[_HashingWriter, list[Artifact]]]:
     """Write a text artifact: yields a writer and a list that holds the :class:`Artifact`
     once the block ends without error (the file is then renamed into place)."""
-    sweep()
-    final = artifact_path(job_id, name)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.with_name(f".{final.name}.partial")
     done: list[Artifact] = []
-    try:
-        with partial.open("wb") as raw:
-            writer = _HashingWriter(raw)
-            yield writer, done
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(partial, final)
-    finally:
-        partial.unlink(missing_ok=True)
+    with _placed(job_id, name) as partial, partial.open("wb") as raw:
+        writer = _HashingWriter(raw)
+        yield writer, done
+        raw.flush()
+        os.fsync(raw.fileno())
     done.append(Artifact(name, content_type, writer.bytes, writer.sha256.hexdigest()))
     logger.info("job %s: artifact %s written (%d bytes)", job_id, name, writer.bytes)
+
+
+def write_artifact(
+    job_id: str, name: str, content_type: str, write: Callable[[IO[bytes]], None]
+) -> Artifact:
+    """Write a binary artifact (e.g. a zip, which needs a seekable file) with ``write``."""
+    digest = hashlib.sha256()
+    size = 0
+    with _placed(job_id, name) as partial, partial.open("w+b") as raw:
+        write(raw)
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.seek(0)
+        while chunk := raw.read(1 << 16):
+            digest.update(chunk)
+            size += len(chunk)
+    logger.info("job %s: artifact %s written (%d bytes)", job_id, name, size)
+    return Artifact(name, content_type, size, digest.hexdigest())
 
 
 def sweep(max_age: float | None = None, now: float | None = None) -> list[str]:

@@ -11,6 +11,7 @@ import contextvars
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -33,9 +34,16 @@ class NotInJob(RuntimeError):
 class ProgressReporter:
     """Coalesces one job's progress reports; thread-safe (a timer may flush)."""
 
-    def __init__(self, task: Task[Any, Any], request: Context, min_interval: float) -> None:
+    def __init__(
+        self,
+        task: Task[Any, Any],
+        request: Context,
+        min_interval: float,
+        send: Callable[[JsonObject], object] | None = None,
+    ) -> None:
         self._task = task
         self._request = request
+        self._send = send
         self._job_id = str(request.id)
         self._min_interval = min_interval
         self._lock = threading.Lock()
@@ -80,8 +88,13 @@ class ProgressReporter:
     def _send_locked(self) -> None:
         progress, self._pending = self._pending, None
         self._last_sent = time.monotonic()
+        if progress is None:
+            return
         try:
-            store_and_emit(self._task, self._request, "PROGRESS", progress=progress)
+            if self._send is not None:
+                self._send(progress)
+            else:
+                store_and_emit(self._task, self._request, "PROGRESS", progress=progress)
         except Exception:
             # Progress is advisory: a Redis hiccup must not fail the job itself.
             logger.warning("job=%s progress report failed", self._job_id, exc_info=True)

@@ -25,12 +25,14 @@ from celery.signals import (
     worker_ready,
 )
 
+from tasks import composite
 from tasks.artifacts import sweep
 from tasks.emit import emit_stored
 from tasks.lease import leases
+from tasks.parts import PART_KWARG, PartLink
 from tasks.publisher import publisher
 from tasks.registry import JobTask
-from tasks.state import error_from_exception_meta
+from tasks.state import JsonObject, error_from_exception_meta
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +47,36 @@ def _record_end(job_id: str, state: str) -> None:
         logger.warning("job %s: could not record its end (%s): %r", job_id, state, exc)
 
 
+def _part(kwargs: object) -> PartLink | None:
+    return PartLink.from_kwargs(kwargs.get(PART_KWARG) if isinstance(kwargs, dict) else None)
+
+
+def _part_ended(link: PartLink, state: str, error: JsonObject | None = None) -> None:
+    """A part of a composite job ended: fold it in; it may start the merge or end the job."""
+    if error is not None:
+        what = "its worker died" if error.get("type") == "lost" else error.get("message", "")
+        error = {**error, "message": f"part {link.name!r} failed: {what}", "part": link.name}
+    try:
+        update = link.report(state, error=error)
+    except Exception:
+        logger.exception("job=%s could not record the end of part %s", link.parent, link.name)
+        return
+    if update.outcome == "merge":
+        composite.send_merge(update)
+    elif update.outcome in ("failure", "cancelled"):
+        fields = {"error": error} if update.outcome == "failure" else {}
+        emit_stored(link.parent, update.outcome, terminal=True, **fields)
+        _record_end(link.parent, update.outcome)
+        composite.revoke_parts(update)
+
+
 @task_success.connect
 def _on_success(sender: object = None, result: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask):
+        link = _part(sender.request.kwargs)
+        if link is not None:
+            _part_ended(link, "success")
+            return
         emit_stored(str(sender.request.id), "success", terminal=True, result=result)
         _record_end(str(sender.request.id), "success")
 
@@ -57,10 +86,15 @@ def _on_failure(
     sender: object = None,
     task_id: str | None = None,
     exception: BaseException | None = None,
+    kwargs: object = None,
     **_: Any,
 ) -> None:
     if isinstance(sender, JobTask) and task_id and isinstance(exception, Exception):
         error = error_from_exception_meta(sender.backend.prepare_exception(exception))
+        link = _part(kwargs)
+        if link is not None:
+            _part_ended(link, "failure", error)
+            return
         emit_stored(task_id, "failure", terminal=True, error=error)
         _record_end(task_id, "failure")
 
@@ -76,12 +110,20 @@ def _on_retry(sender: object = None, request: Any = None, reason: Any = None, **
             retry_in = float(when)
         elif isinstance(when, datetime):
             retry_in = max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+        link = _part(getattr(request, "kwargs", None))
+        if link is not None:
+            link.report("retrying", error=error)
+            return
         emit_stored(str(request.id), "retrying", terminal=False, error=error, retry_in=retry_in)
 
 
 @task_revoked.connect
 def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
     if isinstance(sender, JobTask) and request is not None:
+        link = _part(getattr(request, "kwargs", None))
+        if link is not None:
+            _part_ended(link, "cancelled")
+            return
         emit_stored(str(request.id), "cancelled", terminal=True)
         _record_end(str(request.id), "cancelled")
 

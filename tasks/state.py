@@ -43,6 +43,8 @@ CELERY_STATES: dict[str, State] = {
     "SUCCESS": State.SUCCESS,
     "FAILURE": State.FAILURE,
     "REVOKED": State.CANCELLED,
+    # Ours: a composite job whose parts run (see tasks/composite.py); no lease of its own.
+    "PARTS": State.RUNNING,
 }
 
 # The event a state is announced with (a running job with progress announces "progress").
@@ -70,6 +72,11 @@ def seq_key(job_id: str) -> str:
 
 def progress_key(job_id: str) -> str:
     return f"taskgate:progress:{job_id}"
+
+
+def parts_key(job_id: str) -> str:
+    """A composite job's aggregate: its parts, their states and progress (JSON)."""
+    return f"taskgate:parts:{job_id}"
 
 
 def record_key(job_id: str) -> str:
@@ -124,9 +131,12 @@ def error_from_exception_meta(meta: object) -> JsonObject:
             message = " ".join(str(part) for part in raw)
         else:
             message = "" if raw is None else str(raw)
+        error: JsonObject = {"type": exc_type, "message": message}
         if exc_type in LOST_EXCEPTIONS:
-            return {"type": "lost", "message": message or "the worker running the job died"}
-        return {"type": exc_type, "message": message}
+            error = {"type": "lost", "message": message or "the worker running the job died"}
+        if isinstance(meta.get("part"), str):
+            error["part"] = meta["part"]  # the part of a composite job that failed
+        return error
     return {"type": "Error", "message": "" if meta is None else str(meta)}
 
 
@@ -144,6 +154,9 @@ class JobState:
     worker: str | None = None
     retry_in: float | None = None
     leased: bool = True  # False: running, but no worker holds the job's lease any more
+    parts: list[JsonObject] | None = None  # a composite job's parts, each with its state
+    on_parts: bool = False  # a composite waiting on its parts: no lease of its own to check
+    lost_part: int | None = None  # 1-based index of a running part whose lease is gone
 
     def event(self) -> JsonObject:
         """The event that announces this state to a watcher that has not seen it."""
@@ -158,6 +171,8 @@ class JobState:
         }
         if name == "progress":
             event["progress"] = self.progress
+            if self.parts is not None:
+                event["parts"] = self.parts
         elif self.state is State.RUNNING and self.worker:
             event["worker"] = self.worker
         elif self.state is State.RETRYING:
@@ -207,6 +222,7 @@ def state_from_meta(
         )
     if state is State.RUNNING and isinstance(result, dict) and "seq" in result:
         progress = result.get("progress")
+        parts = result.get("parts")
         return JobState(
             job_id,
             state,
@@ -214,6 +230,8 @@ def state_from_meta(
             parse_ts(result.get("ts")),
             progress if isinstance(progress, dict) else None,
             worker=result.get("worker"),
+            parts=parts if isinstance(parts, list) else None,
+            on_parts=status == "PARTS",
         )
     if state is State.QUEUED:
         return JobState(job_id, state, counter, None)

@@ -84,6 +84,35 @@ def test_worker_killed_mid_job_ends_in_lost(stack: FaultStack) -> None:
         assert later.request({"op": "watch", "job_id": job_id})["code"] == "forbidden"
 
 
+def test_worker_killed_under_a_composite_job_fails_it_as_lost_naming_the_part(
+    stack: FaultStack,
+) -> None:
+    worker = stack.worker("worker-victim")
+    gateway = stack.gateway("gateway")  # defaults: 10 s lease, 2 s fallback poll
+    with client(f"{gateway.ws}/ws/jobs/") as c:
+        job_id = c.submit("demo.bundle", {"parts": 2, "seconds": 60})
+        c.take(
+            lambda f: f.get("job_id") == job_id,
+            lambda f: (
+                f.get("event") == "progress" and all(p["state"] == "running" for p in f["parts"])
+            ),
+            timeout=60,
+        )
+        worker.kill_group()  # the parts' worker dies; nothing stores their end
+        frames = c.until_terminal(job_id, timeout=40)
+        snapshot = c.request({"op": "watch", "job_id": job_id})
+    end = frames[-1]
+    assert end["event"] == "failure"
+    assert end["error"]["type"] == "lost"
+    assert end["error"]["part"] in {"part-1", "part-2"}
+    assert end["error"]["part"] in end["error"]["message"]
+    assert snapshot["state"] == "failure"
+    assert snapshot["seq"] == end["seq"]
+    states = {p["name"]: p["state"] for p in snapshot["parts"]}
+    assert states[end["error"]["part"]] == "failure"
+    assert set(states.values()) == {"failure", "cancelled"}
+
+
 def test_worker_killed_with_acks_late_requeues_and_the_job_succeeds(stack: FaultStack) -> None:
     requeue = {
         "TASKGATE_ACKS_LATE": "1",
@@ -198,7 +227,12 @@ def test_slow_reader_is_cut_off_and_others_are_not_slowed(stack: FaultStack) -> 
     )
     _, headers, _ = http_get(f"{gateway.http}/")
     cookie = headers["set-cookie"].split(";")[0]
-    with client(f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}) as good:
+    # The good client reads everything as it comes: its library buffers frames without
+    # limit (max_queue=None) while the test is busy setting up the slow socket below, so
+    # a busy machine delaying this thread cannot make the good client look slow.
+    with client(
+        f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}, max_queue=None
+    ) as good:
         job_id = good.submit("demo.flood", {"updates": 3000, "message_bytes": 16000})
         # A client that watches the same job and then never reads a byte.
         raw = socket.create_connection(("127.0.0.1", gateway.port))

@@ -232,3 +232,50 @@ def test_a_failed_job_shows_its_error_and_bad_parameters_are_explained(
     expect(page.locator("#form-error")).to_be_visible()
     expect(page.locator("#form-error")).to_contain_text("rows:")
     assert page.locator("li.job").count() == 1  # nothing was started
+
+
+# Every change of a part's row under a card: its state and bar value, in order.
+PART_RECORDER = """() => {
+  window.__parts = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const item = record.target;
+      if (!item.classList.contains("part")) continue;
+      const value = item.querySelector("progress").getAttribute("value");
+      window.__parts.push({
+        part: item.dataset.part, state: item.dataset.state,
+        value: value === null ? null : Number(value),
+      });
+    }
+  }).observe(document.querySelector("#job-list"),
+             { subtree: true, attributes: true, attributeFilter: ["data-state"] });
+}"""
+
+
+def test_bundle_shows_the_overall_bar_with_each_part_under_it(page: Page, web: Gateway) -> None:
+    _open(page, web)
+    page.evaluate(PART_RECORDER)
+    job_id = _start(page, "reports.bundle", regions="north, south, east", rows=150_000)
+    card = _card(page, job_id)
+    parts = card.locator("li.part")
+    expect(parts).to_have_count(3)
+    expect(card).to_have_attribute("data-state", "success")
+    expect(card.locator("progress.bar")).to_have_attribute("value", "100")
+    assert [parts.nth(i).get_attribute("data-part") for i in range(3)] == [
+        "north",
+        "south",
+        "east",
+    ]
+    for i in range(3):
+        expect(parts.nth(i)).to_have_attribute("data-state", "success")
+        expect(parts.nth(i).locator("progress")).to_have_attribute("value", "100")
+    expect(card.locator(".parts-summary")).to_have_text("3 of 3 parts done")
+    _assert_monotonic(renders(page, job_id))
+    changes: list[dict[str, Any]] = page.evaluate("window.__parts")
+    for name in ("north", "south", "east"):
+        states = [c["state"] for c in changes if c["part"] == name]
+        assert "running" in states, f"{name} was never shown running: {states}"
+        assert states[-1] == "success"
+    link = card.locator("a.download")
+    expect(link).to_have_text("Download sales-reports-3-regions-150000-rows-seed-1.zip")
+    screenshot(page, "page-bundle.png")

@@ -1,5 +1,8 @@
 // One card per job: a <progress> bar with percent, message, elapsed time, state colour,
 // cancel button, and the result (a download link for a file) or the error at the end.
+// A composite job's card also lists its parts under the overall bar, each with its own bar.
+
+import { partRows, partsSummary } from "./parts.js";
 
 const STATE_LABELS = {
   queued: "Queued",
@@ -71,7 +74,14 @@ export class JobCard {
     this.dismissButton.addEventListener("click", () => handle.forget());
     actions.append(this.cancelButton, this.dismissButton);
     const small = el("small", "job-id", `id ${id}`);
-    this.root.append(head, this.bar, line, this.outcome, actions, small);
+    this.partsBox = el("div", "parts");
+    this.partsBox.hidden = true;
+    this.partsSummary = el("p", "parts-summary", "");
+    this.partsList = el("ol", "part-list");
+    this.partsList.setAttribute("aria-label", "Parts");
+    this.partsBox.append(this.partsSummary, this.partsList);
+    this.partItems = new Map();
+    this.root.append(head, this.bar, line, this.partsBox, this.outcome, actions, small);
     handle.on("event", () => this.render());
     handle.on("error", (error) => this.showRefusal(error));
     this.render();
@@ -96,8 +106,37 @@ export class JobCard {
     }
     this.bar.setAttribute("aria-valuetext", `${STATE_LABELS[state] ?? "Waiting"}${percent !== null ? `, ${Math.round(percent)} %` : ""}`);
     if (progress?.message) this.message.textContent = progress.message;
+    this.renderParts(handle.parts);
     this.tick();
     if (handle.terminal) this.showOutcome();
+  }
+
+  renderParts(parts) {
+    const rows = partRows(parts);
+    this.partsBox.hidden = rows.length === 0;
+    if (rows.length === 0) return;
+    this.partsSummary.textContent = partsSummary(parts);
+    for (const row of rows) {
+      let item = this.partItems.get(row.key);
+      if (!item) {
+        item = el("li", "part");
+        item.dataset.part = row.name;
+        const name = el("span", "part-name", row.name);
+        name.id = `part-${row.key}-name`;
+        const bar = el("progress", "part-bar");
+        bar.max = 100;
+        bar.setAttribute("aria-labelledby", name.id);
+        item.append(name, bar, el("span", "part-text", ""));
+        this.partItems.set(row.key, item);
+        this.partsList.append(item);
+      }
+      item.className = `part state-${row.state}`;
+      item.dataset.state = row.state;
+      const bar = item.querySelector("progress");
+      bar.setAttribute("value", String(row.percent));
+      bar.setAttribute("aria-valuetext", `${row.name}: ${row.text}`);
+      item.querySelector(".part-text").textContent = row.text;
+    }
   }
 
   tick(now = Date.now()) {

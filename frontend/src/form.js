@@ -12,6 +12,7 @@ function fieldKind(schema) {
   if (types.length === 1 && types[0] === "integer") return "integer";
   if (types.length === 1 && types[0] === "number") return "number";
   if (types.length === 1 && types[0] === "string") return "string";
+  if (types.length === 1 && types[0] === "array") return "list"; // comma-separated
   return "any"; // several types: numbers are taken as numbers, anything else as text
 }
 
@@ -43,12 +44,16 @@ export function renderFields(fieldset, paramsSchema) {
       input.checked = Boolean(schema.default);
     } else {
       input.type = kind === "integer" || kind === "number" ? "number" : "text";
+      if (kind === "list") input.placeholder = "comma, separated, values";
       if (kind === "integer") input.step = "1";
       if (kind === "number") input.step = "any";
       if (schema.minimum !== undefined) input.min = String(schema.minimum);
       if (schema.maximum !== undefined) input.max = String(schema.maximum);
       if (schema.maxLength !== undefined) input.maxLength = schema.maxLength;
-      if (schema.default !== undefined) input.value = String(schema.default);
+      if (Array.isArray(schema.default)) input.value = schema.default.join(", ");
+      else if (schema.default !== undefined && schema.default !== null) {
+        input.value = String(schema.default);
+      }
       if (required.has(name)) input.required = true;
     }
     row.append(label, input);
@@ -74,6 +79,10 @@ export function readFields(fieldset) {
     }
     const raw = input.value.trim();
     if (raw === "") continue;
+    if (kind === "list") {
+      params[input.name] = raw.split(",").map((item) => item.trim()).filter(Boolean);
+      continue;
+    }
     if (kind === "integer" || kind === "number" || (kind === "any" && /^-?\d+(\.\d+)?$/.test(raw))) {
       params[input.name] = Number(raw);
     } else {

@@ -8,6 +8,7 @@ import { applyEvent, initialView, isTerminal } from "./sequence.js";
  *   "event"      (event)              every event that changed the view, in seq order
  *   "state"      (state, previous)    queued / running / retrying / success / failure / cancelled
  *   "progress"   ({current, total, percent, message})
+ *   "parts"      (parts)              a composite job's parts changed (see parts.js)
  *   "success"    (result)
  *   "failure"    ({type, message})
  *   "cancelled"  ()
@@ -42,6 +43,10 @@ export class JobHandle extends Emitter {
   get error() {
     return this.view.error;
   }
+  /** A composite job's parts (`null` for a single job). */
+  get parts() {
+    return this.view.parts;
+  }
   get terminal() {
     return isTerminal(this.view.state);
   }
@@ -71,6 +76,7 @@ export class JobHandle extends Emitter {
     if (next.progress && next.progress !== previous.progress) {
       this.emit("progress", next.progress, event);
     }
+    if (next.parts && next.parts !== previous.parts) this.emit("parts", next.parts, event);
     if (next.state !== previous.state) {
       if (next.state === "success") this.emit("success", next.result, event);
       if (next.state === "failure") this.emit("failure", next.error, event);

@@ -45,6 +45,7 @@ export function initialView(jobId, job = null) {
     result: null,
     error: null,
     ts: null,
+    parts: null, // a composite job's parts (see parts.js), from progress events and snapshots
   };
 }
 
@@ -65,12 +66,14 @@ export function applyEvent(view, event) {
     next.progress = event.progress ?? view.progress;
     next.result = event.result ?? null;
     next.error = event.error ?? null;
+    next.parts = Array.isArray(event.parts) ? event.parts : view.parts;
     return next;
   }
   const state = EVENT_STATES[event.event];
   if (state === undefined) return null;
   next.state = state;
   if (event.event === "progress" && event.progress) next.progress = event.progress;
+  if (event.event === "progress" && Array.isArray(event.parts)) next.parts = event.parts;
   if (event.event === "success") next.result = event.result ?? null;
   if (event.event === "failure" || event.event === "retrying") next.error = event.error ?? null;
   return next;

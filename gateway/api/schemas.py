@@ -42,6 +42,10 @@ class Snapshot(Schema):
     progress: dict[str, Any] | None
     result: Any = None
     error: dict[str, Any] | None
+    parts: list[dict[str, Any]] | None = Field(
+        None,
+        description="A composite job's parts: name, job, job_id, weight, state, progress, done.",
+    )
 
 
 class JobItem(Schema):

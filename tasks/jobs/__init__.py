@@ -1,5 +1,5 @@
 """The shipped jobs. Importing this package registers them."""
 
-from tasks.jobs import demo, reports
+from tasks.jobs import bundles, demo, reports
 
-__all__ = ["demo", "reports"]
+__all__ = ["bundles", "demo", "reports"]

@@ -17,7 +17,7 @@ import random
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from celery import current_task
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +30,8 @@ CHUNK_ROWS = 50_000
 WRITE_CHUNK_LINES = 200
 MAX_ROWS = 5_000_000
 YEAR = 2025
-REGIONS = ("north", "south", "east", "west", "central", "coast", "mountain", "islands")
+Region = Literal["north", "south", "east", "west", "central", "coast", "mountain", "islands"]
+REGIONS: tuple[str, ...] = get_args(Region)
 # (product, unit price in cents)
 PRODUCTS = (
     ("anvil", 12_900), ("bicycle", 45_000), ("candle", 450), ("desk", 23_500),
@@ -58,6 +59,9 @@ class ReportParams(BaseModel):
     )
     seed: int = Field(
         1, ge=0, le=2**31 - 1, description="Seed of the data set: same rows and seed, same file."
+    )
+    region: Region | None = Field(
+        None, description="Only this region's sales (all regions when left out)."
     )
 
 
@@ -92,17 +96,27 @@ def _cents(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
 
 
-def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> ReportSummary:
+def report_total(rows: int, region: str | None = None) -> int:
+    """The ``total`` a report of ``rows`` reports progress against (rows twice, then lines)."""
+    regions = 1 if region is not None else len(REGIONS)
+    return 2 * rows + 12 * regions * len(PRODUCTS) + 1
+
+
+def build_report(
+    rows: int, seed: int, sink: TextSink, progress: Progress, region: str | None = None
+) -> ReportSummary:
     """Synthesise ``rows`` sales from ``seed``, aggregate them and write the CSV to ``sink``.
 
     ``progress(current, total, message)`` is called once per chunk; ``total`` counts rows
-    loaded, rows aggregated and CSV lines written.
+    loaded, rows aggregated and CSV lines written. With ``region``, every sale is in that
+    region and only its lines are written.
     """
     if not 1 <= rows <= MAX_ROWS:
         raise ValueError(f"rows must be between 1 and {MAX_ROWS}")
+    only = None if region is None else REGIONS.index(region)
     groups = 12 * len(REGIONS) * len(PRODUCTS)
-    lines = groups + 1  # and the header
-    total = 2 * rows + lines
+    lines = (groups if only is None else 12 * len(PRODUCTS)) + 1  # and the header
+    total = report_total(rows, region)
     rng = random.Random(seed)  # noqa: S311 (reproducible synthetic data, not secrets)
     month_of_day = _month_of_day()
     days_in_year = len(month_of_day)
@@ -116,7 +130,10 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
         days.extend(
             (hi << 8 | lo) % days_in_year for hi, lo in zip(raw[0::5], raw[1::5], strict=True)
         )
-        regions.extend(value % n_regions for value in raw[2::5])
+        if only is None:
+            regions.extend(value % n_regions for value in raw[2::5])
+        else:
+            regions.extend(bytes([only]) * count)
         products.extend(value % n_products for value in raw[3::5])
         quantities.extend(1 + value % MAX_QUANTITY for value in raw[4::5])
         done = start + count
@@ -127,14 +144,14 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
     line_cents = _line_cents()
     for start in range(0, rows, CHUNK_ROWS):
         stop = min(rows, start + CHUNK_ROWS)
-        for day, region, product, quantity in zip(
+        for day, region_code, product, quantity in zip(
             days[start:stop],
             regions[start:stop],
             products[start:stop],
             quantities[start:stop],
             strict=True,
         ):
-            key = (month_of_day[day] * n_regions + region) * n_products + product
+            key = (month_of_day[day] * n_regions + region_code) * n_products + product
             orders[key] += 1
             units[key] += quantity
             revenue[key] += line_cents[product][quantity]
@@ -146,14 +163,16 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
     batch: list[str] = []
     for key in range(groups):
         month, rest = divmod(key, n_regions * n_products)
-        region, product = divmod(rest, n_products)
+        region_index, product = divmod(rest, n_products)
+        if only is not None and region_index != only:
+            continue
         count = orders[key]
         average = revenue[key] // count if count else 0
         batch.append(
-            f"{YEAR}-{month + 1:02d},{REGIONS[region]},{PRODUCTS[product][0]},"
+            f"{YEAR}-{month + 1:02d},{REGIONS[region_index]},{PRODUCTS[product][0]},"
             f"{count},{units[key]},{_cents(revenue[key])},{_cents(average)}\n"
         )
-        if len(batch) == WRITE_CHUNK_LINES or key == groups - 1:
+        if len(batch) == WRITE_CHUNK_LINES or written + len(batch) == lines:
             sink.write("".join(batch))
             written += len(batch)
             batch = []
@@ -162,7 +181,8 @@ def build_report(rows: int, seed: int, sink: TextSink, progress: Progress) -> Re
 
 
 def report_name(params: ReportParams) -> str:
-    return f"sales-report-{params.rows}-rows-seed-{params.seed}.csv"
+    where = f"-{params.region}" if params.region is not None else ""
+    return f"sales-report{where}-{params.rows}-rows-seed-{params.seed}.csv"
 
 
 @job(
@@ -179,7 +199,7 @@ def generate(params: ReportParams) -> dict[str, Any]:
     job_id = str(current_task.request.id)
     name = report_name(params)
     with open_artifact(job_id, name, "text/csv; charset=utf-8") as (sink, done):
-        summary = build_report(params.rows, params.seed, sink, report_progress)
+        summary = build_report(params.rows, params.seed, sink, report_progress, params.region)
     artifact = done[0]
     return {
         "rows": summary.rows,
