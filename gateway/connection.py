@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.metrics import DROPPED
 from gateway.protocol import CloseCode
 from tasks.state import STATE_EVENTS, JsonObject, State, dumps
 
@@ -117,6 +118,7 @@ class Connection:
                 logger.warning(
                     "socket outbox full (%d frames): closing a slow reader", self._queue.maxsize
                 )
+                DROPPED.labels("outbox_full").inc()
                 self._abort(CloseCode.SLOW_CONSUMER)
 
     def _abort(self, code: int) -> None:
@@ -191,5 +193,6 @@ class Connection:
             await asyncio.wait_for(self._send(text), self._send_timeout)
         except TimeoutError:
             logger.warning("client did not read for %.1fs: closing it", self._send_timeout)
+            DROPPED.labels("send_timeout").inc()
             self.closed = True
             await self._close(CloseCode.SLOW_CONSUMER)

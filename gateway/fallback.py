@@ -22,6 +22,7 @@ from django.conf import settings
 from gateway.hub import Hub
 from gateway.jobstore import JobStore, StoreUnavailable
 from gateway.lost import settle_if_lost
+from gateway.metrics import FALLBACK_ROUNDS
 from tasks.state import State
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class FallbackPoller:
         if not job_ids:
             return
         self.rounds += 1
+        FALLBACK_ROUNDS.labels("normal" if self._hub.layer_ok else "degraded").inc()
         try:
             states = await self._store.states(job_ids)
         except StoreUnavailable as exc:

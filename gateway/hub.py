@@ -19,6 +19,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from gateway.connection import Connection
+from gateway.metrics import observe_delay
 from tasks.state import JsonObject, group_name
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Hub:
         if not conns:
             return
         self.delivered[path] += 1
+        observe_delay(path, event.get("ts"))
         self._log(job_id, event, path)
         for conn in list(conns):
             conn.offer(job_id, event)

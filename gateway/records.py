@@ -23,7 +23,6 @@ from gateway.identity import Principal
 from gateway.jobstore import JobRecord, StoreUnavailable
 from gateway.models import Job, mark_finished
 from gateway.protocol import ErrorCode, ProtocolError
-from gateway.runtime import get_runtime
 from tasks.state import JsonObject, format_ts
 
 logger = logging.getLogger(__name__)
@@ -110,6 +109,8 @@ async def owned_record(principal: Principal, job_id: str) -> JobRecord:
     has ``"unknown"``.
     """
     try:
+        from gateway.runtime import get_runtime  # runtime -> fallback -> lost -> here
+
         record = await get_runtime().store.record(job_id)
     except StoreUnavailable:
         raise ProtocolError(ErrorCode.UNAVAILABLE, "Redis is unreachable", job_id=job_id) from None

@@ -55,6 +55,11 @@ def get_runtime() -> Runtime:
     return runtime
 
 
+def all_runtimes() -> list[Runtime]:
+    """Every runtime of this process (one per event loop; one in a served gateway)."""
+    return list(_runtimes.values())
+
+
 def current_runtime() -> Runtime | None:
     """The runtime of the running loop if one was made (no side effects)."""
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from tasks import stats
 from tasks.state import JsonObject, group_name
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class LayerPublisher:
                 )
             except Exception as exc:
                 # At-most-once by design: the gateway's fallback poll repairs a lost push.
+                asyncio.get_running_loop().run_in_executor(None, stats.add, stats.PUSH_FAILED, 1)
                 logger.warning(
                     "push of %s for job %s failed: %r",
                     item and item[1].get("event"),
