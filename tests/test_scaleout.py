@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from gateway.cli.redis_server import free_port
 from tests.support import PYTHON, Proc, client, http_get, wait_until
+
+
+def _ready(url: str) -> bool:
+    return http_get(url)[0] == 200
 
 
 @pytest.fixture
@@ -26,11 +31,8 @@ def twin_gateways(base_env: dict[str, str], logs_dir: Path) -> Iterator[tuple[in
     ]
     try:
         for own in (own_a, own_b):
-            wait_until(
-                lambda own=own: http_get(f"http://127.0.0.1:{own}/readyz")[0] == 200,
-                30,
-                f"gateway on {own}",
-            )
+            url = f"http://127.0.0.1:{own}/readyz"
+            wait_until(partial(_ready, url), 30, f"gateway on {own}")
         yield shared, own_a, own_b
     finally:
         for proc in procs:
