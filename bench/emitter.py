@@ -1,9 +1,19 @@
 """A synthetic worker: reports job states through the worker-side code path jobs use.
 
 It stands in for a thousand pool processes. Each job gets what a real worker gives it: its
-lease (``tasks.lease.leases``), ``store_and_emit(STARTED)``, progress through a
-``ProgressReporter`` (store, then the publisher's ``group_send``), and at the end Celery's
-own ``store_result(SUCCESS)`` followed by ``emit_stored`` as the ``task_success`` signal does.
+lease (``tasks.lease.leases``), ``store_and_emit(STARTED)``, progress events, and at the end
+Celery's own ``store_result(SUCCESS)`` followed by ``emit_stored``, as the ``task_success``
+signal does.
+
+Progress goes one of two ways:
+
+- ``--path publish`` (default): the push half of ``store_and_emit``, i.e. the same event
+  handed to ``tasks.publisher.publisher`` (its loop thread's ``group_send``); the job's seq
+  counter in Redis is brought up to date before the end. This is what the gateway sees.
+- ``--path store``: ``ProgressReporter.report`` → ``store_and_emit``, which also stores
+  every state in the result backend first (four Redis round trips per event: Celery's own
+  ``store_result`` reads before it writes). On 2 shared cores this tops out near 600 events/s
+  per emitter process, below the 2,000/s scenario 1 asks for: see docs/benchmarks.md.
 
     python -m bench.emitter --jobs-file F --rate 1000 --duration 30 --out summary.json
     python -m bench.emitter --jobs-file F --burst 10 --rate 5000 --out summary.json
@@ -27,6 +37,8 @@ from tasks.emit import emit_stored, store_and_emit
 from tasks.lease import leases
 from tasks.progress import ProgressReporter
 from tasks.publisher import publisher
+from tasks.redis_client import result_redis
+from tasks.state import make_progress, now_ts, seq_key
 
 
 def _pace(start: float, index: int, rate: float) -> None:
@@ -37,6 +49,13 @@ def _pace(start: float, index: int, rate: float) -> None:
         time.sleep(delay)
 
 
+def _publish(job_id: str, seq: int, progress: dict[str, Any]) -> None:
+    """The event ``store_and_emit`` pushes for a progress report, pushed the same way."""
+    event = {"event": "progress", "job_id": job_id, "seq": seq, "ts": now_ts()}
+    event["progress"] = progress
+    publisher.publish(job_id, event)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs-file", required=True)
@@ -44,6 +63,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=0.0, help="steady mode: seconds")
     parser.add_argument("--burst", type=int, default=0, help="burst mode: events per job")
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock start time")
+    parser.add_argument("--path", choices=("publish", "store"), default="publish")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -69,9 +89,18 @@ def main() -> int:
         _pace(began, index, args.rate)
         job_id = job_ids[index % len(job_ids)]
         step = index // len(job_ids) + 1
-        reporters[job_id].report(step, total + 1, f"step {step}")
+        if args.path == "store":
+            reporters[job_id].report(step, total + 1, f"step {step}")
+        else:
+            _publish(job_id, step + 1, make_progress(step, total + 1, f"step {step}"))
     for reporter in reporters.values():
         reporter.close()
+    if args.path == "publish":
+        # STARTED took seq 1, progress 2..total+1: the end must come after them.
+        pipe = result_redis().pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.set(seq_key(job_id), max(1, total) + 1, ex=3600)
+        pipe.execute()
     for job_id, request in requests.items():
         result = {"job": job_id}
         task.backend.store_result(job_id, result, "SUCCESS", request=request)

@@ -7,8 +7,8 @@ import contextlib
 import time
 import urllib.request
 import uuid
-from http.cookies import SimpleCookie
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from typing import Any
 
 from bench.clients import Recorder, create_jobs, open_watchers
@@ -86,7 +86,13 @@ async def _emit(env: BenchEnv, job_ids: list[str], emitters: int, args: list[str
 
 
 async def latency(
-    target: Target, sockets: int, jobs: int, rate: float, duration: float, emitters: int
+    target: Target,
+    sockets: int,
+    jobs: int,
+    rate: float,
+    duration: float,
+    emitters: int,
+    path: str = "publish",
 ) -> Result:
     """Scenario 1: ``sockets`` watchers of ``jobs`` running jobs, ``rate`` progress events/s."""
     job_ids = await target.jobs(jobs)
@@ -99,7 +105,7 @@ async def latency(
         target.env,
         job_ids,
         emitters,
-        ["--rate", str(rate / emitters), "--duration", str(duration)],
+        ["--rate", str(rate / emitters), "--duration", str(duration), "--path", path],
     )
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(recorder.terminal_done.wait(), 60)

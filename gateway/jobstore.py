@@ -78,12 +78,18 @@ class JobStore:
     @property
     def client(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
+            # A blocking pool: a burst of requests (a thousand sockets watching at once)
+            # waits for a free connection instead of failing with "too many connections",
+            # which the callers would report as Redis being unavailable.
+            pool = aioredis.BlockingConnectionPool.from_url(
                 self._url or settings.TASKGATE_RESULT_URL,
+                max_connections=int(settings.TASKGATE_REDIS_MAX_CONNECTIONS),
+                timeout=5.0,
                 socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
                 socket_timeout=5.0,
                 health_check_interval=30,
             )
+            self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 
     async def close(self) -> None:
