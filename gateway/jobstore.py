@@ -32,7 +32,7 @@ from tasks.state import (
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 2000  # jobs per MGET (3 keys each): one command per round up to 2,000 watched jobs
 
 # REVOKED, only if the job has stored no state yet (it has not started).
 _REVOKE_IF_PENDING = """
