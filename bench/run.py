@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import BenchEnv, raise_nofile
-from bench.scenarios import Target, burst, idle, latency
+from bench.scenarios import SETTLE, Target, burst, idle, latency
 from bench.stats import table
 
 logger = logging.getLogger("bench")
@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", default="1,2,3", help="which of 1,2,3 to run")
     p.add_argument("--gateways", default="1,2", help="gateway process counts to run, e.g. 1,2")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument(
+        "--no-stored", action="store_true", help="skip S1 with every progress state stored"
+    )
     p.add_argument("--sockets", type=int, default=1000, help="S1: watching sockets")
     p.add_argument("--jobs", type=int, default=1000, help="S1/S2/S3: jobs")
     p.add_argument("--rate", type=float, default=2000, help="S1: progress events per second")
@@ -71,7 +74,7 @@ async def run(args: argparse.Namespace, env: BenchEnv) -> Results:
     ]
     if not args.no_baseline:
         # The baseline can only see stored states: its emitters store every one.
-        if 1 in scenarios:
+        if 1 in scenarios and not args.no_stored:
             variants.append(("taskgate x1, stored", 1, False, "store"))
         variants.append(("baseline", 1, True, "store"))
     results: Results = {}
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         for key, value in SMOKE.items():
             setattr(args, key, value)
+        SETTLE["seconds"] = 1.0
     raise_nofile(2 * max(args.idle_sockets, args.sockets) + 1000)
     env = BenchEnv().start()
     try:

@@ -17,6 +17,9 @@ from bench.stats import percentile
 
 Result = dict[str, Any]
 
+# Seconds to let things settle between steps (shorter in a smoke run).
+SETTLE = {"seconds": 3.0}
+
 
 @dataclass
 class Target:
@@ -71,7 +74,7 @@ class Target:
 
 async def _emit(env: BenchEnv, job_ids: list[str], emitters: int, args: list[str]) -> Result:
     loop = asyncio.get_running_loop()
-    start_at = time.time() + 3.0  # every emitter has set its jobs up by then
+    start_at = time.time() + SETTLE["seconds"]  # every emitter has set its jobs up by then
     children = env.emitters(emitters, job_ids, [*args, "--start-at", str(start_at)])
     summaries = await loop.run_in_executor(None, wait_emitters, children, 600.0)
     for child in children:
@@ -129,13 +132,13 @@ async def latency(
 async def idle(target: Target, sockets: int, jobs: int, seconds: float) -> Result:
     """Scenario 2: ``sockets`` watchers of queued jobs, nothing happening, for ``seconds``."""
     job_ids = await target.jobs(jobs)
-    await asyncio.sleep(3.0)  # let the job set-up's work settle before the baseline RSS
+    await asyncio.sleep(SETTLE["seconds"])  # let the job set-up settle before the first RSS
     rss0 = target.rss_kib()
     recorder = Recorder()
     watchers = await open_watchers(
         target.urls, job_ids, sockets, recorder, cookie=target.cookie, baseline=target.baseline
     )
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(SETTLE["seconds"])
     client = target.env.client()
     calls0, cpu0, t0 = command_calls(client), target.cpu(), time.monotonic()
     await asyncio.sleep(seconds)
