@@ -93,6 +93,7 @@ def main() -> int:
             reporters[job_id].report(step, total + 1, f"step {step}")
         else:
             _publish(job_id, step + 1, make_progress(step, total + 1, f"step {step}"))
+    progress_seconds = time.monotonic() - began
     for reporter in reporters.values():
         reporter.close()
     if args.path == "publish":
@@ -113,6 +114,7 @@ def main() -> int:
         "terminal": len(job_ids),
         "started": began_wall,
         "seconds": ended - began,
+        "progress_seconds": progress_seconds,
         "coalesced": sum(r.coalesced for r in reporters.values()),
     }
     Path(args.out).write_text(json.dumps(summary))

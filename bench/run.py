@@ -110,6 +110,8 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("s1", "p90_ms", "S1 delay p90 (ms)", ""),
     ("s1", "p99_ms", "S1 delay p99 (ms)", "<= 20"),
     ("s1", "max_ms", "S1 delay max (ms)", ""),
+    ("s1", "gw_p50_ms_le", "S1 arrival in gateway p50 (ms, bucket)", ""),
+    ("s1", "gw_p99_ms_le", "S1 arrival in gateway p99 (ms, bucket)", ""),
     ("s1", "offered_per_s", "S1 events/s offered", ""),
     ("s1", "events", "S1 events received", ""),
     ("s1", "lost_terminals", "S1 terminal states lost", "0"),

@@ -65,6 +65,28 @@ class Target:
         assert self.cookie is not None
         return await create_jobs(self.urls, self.cookie, count)
 
+    def arrival_quantiles(self) -> dict[str, float]:
+        """From the gateways' own ``/metrics``: upper bounds of the p50 and p99 delay of a
+        push's arrival in the gateway (splits the delay: emitter and Redis vs. the gateway)."""
+        if self.baseline:
+            return {}
+        buckets: dict[float, float] = {}
+        for child in self.children:
+            url = f"http://127.0.0.1:{child.port}/metrics"
+            with urllib.request.urlopen(url) as response:
+                text = response.read().decode()
+            for line in text.splitlines():
+                if line.startswith("taskgate_event_delay_seconds_bucket") and 'path="push"' in line:
+                    bound = line.split('le="')[1].split('"')[0]
+                    le = float("inf") if bound == "+Inf" else float(bound)
+                    buckets[le] = buckets.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
+        total = buckets.get(float("inf"), 0.0)
+        out = {}
+        for name, q in (("gw_p50_ms_le", 0.5), ("gw_p99_ms_le", 0.99)):
+            bound = next((le for le in sorted(buckets) if buckets[le] >= q * total), float("nan"))
+            out[name] = bound * 1e3
+        return out
+
     def cpu(self) -> float:
         return sum(child.cpu_seconds() for child in self.children)
 
@@ -84,6 +106,7 @@ async def _emit(env: BenchEnv, job_ids: list[str], emitters: int, args: list[str
         "terminal": sum(s["terminal"] for s in summaries),
         "started": min(s["started"] for s in summaries),
         "seconds": max(s["seconds"] for s in summaries),
+        "progress_seconds": max(s["progress_seconds"] for s in summaries),
         "coalesced": sum(s["coalesced"] for s in summaries),
     }
 
@@ -115,13 +138,15 @@ async def latency(
     cpu = target.cpu() - cpu0
     await watchers.close()
     delays = sorted(recorder.delays)
+    arrival = await asyncio.get_running_loop().run_in_executor(None, target.arrival_quantiles)
     return {
+        **arrival,
         "p50_ms": percentile(delays, 50) * 1e3,
         "p90_ms": percentile(delays, 90) * 1e3,
         "p99_ms": percentile(delays, 99) * 1e3,
         "max_ms": (delays[-1] if delays else float("nan")) * 1e3,
         "events": recorder.events,
-        "offered_per_s": emitted["progress"] / max(emitted["seconds"], 1e-9),
+        "offered_per_s": emitted["progress"] / max(emitted["progress_seconds"], 1e-9),
         "terminals": recorder.terminals,
         "lost_terminals": sockets - recorder.terminals,
         "cpu_pct": 100 * cpu / max(emitted["seconds"], 1e-9),

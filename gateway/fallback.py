@@ -83,10 +83,16 @@ class FallbackPoller:
         except StoreUnavailable as exc:
             logger.warning("fallback poll: result backend unreachable: %s", exc)
             return
-        for job_id, state in states.items():
+        for index, (job_id, state) in enumerate(states.items()):
+            if index % 200 == 199:
+                await asyncio.sleep(0)  # let pushes through between slices of a big round
             if state.state is State.QUEUED:
                 continue
             if not state.leased:
                 await settle_if_lost(self._store, self._hub, state)
+                continue
+            if state.seq <= self._hub.seen(job_id):
+                # Every watcher here was offered this state already (a push): offering it
+                # again would only be dropped by each socket's seq filter, a thousand times.
                 continue
             self._hub.deliver(job_id, state.event(), "fallback")

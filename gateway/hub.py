@@ -63,6 +63,10 @@ class Hub:
     def watched(self) -> list[str]:
         return list(self.watchers)
 
+    def seen(self, job_id: str) -> int:
+        """The highest seq this process has handed to the job's watchers (-1: none yet)."""
+        return self._logged.get(job_id, -1)
+
     def deliver(self, job_id: str, event: JsonObject, path: str) -> None:
         """Hand an event to every local watcher of the job (each filters by seq)."""
         conns = self.watchers.get(job_id)

@@ -6,6 +6,7 @@ in batches: one ``MGET`` carries the Celery meta and the seq counter of many job
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -163,6 +164,8 @@ class JobStore:
                 values = await self.client.mget(keys)
                 width = 4 if with_progress else 3
                 for index, job_id in enumerate(chunk):
+                    if index % 200 == 199:
+                        await asyncio.sleep(0)  # decoding a big batch: let pushes through
                     row = values[index * width : (index + 1) * width]
                     meta = _decode_meta(backend, row[0])
                     progress = _decode_json(row[3]) if with_progress else None
