@@ -35,7 +35,12 @@ _client: aioredis.Redis | None = None
 def _redis() -> aioredis.Redis:
     global _client
     if _client is None:
-        _client = aioredis.Redis.from_url(settings.TASKGATE_RESULT_URL)
+        # A blocking pool: with the default one, loops past the 100th connection fail with
+        # "too many connections" instead of waiting their turn.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.TASKGATE_RESULT_URL, max_connections=200, timeout=None
+        )
+        _client = aioredis.Redis(connection_pool=pool)
     return _client
 
 

@@ -217,5 +217,6 @@ async def burst(target: Target, jobs: int, events: int, rate: float, emitters: i
         "last_terminal_s": recorder.last_terminal - emitted["started"],
         "lost_terminals": jobs - recorder.terminals,
         "gateway_cpu_s": cpu,
+        "per_cpu_second": recorder.events / max(cpu, 1e-9),
         "coalesced": emitted["coalesced"],
     }
