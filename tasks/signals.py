@@ -33,6 +33,9 @@ from tasks.state import error_from_exception_meta
 
 logger = logging.getLogger(__name__)
 
+# Outcomes the pool child itself has stored when task_postrun fires.
+_STORED_ENDS = frozenset({"SUCCESS", "FAILURE", "RETRY", "IGNORED"})
+
 
 def _record_end(job_id: str, state: str) -> None:
     """Write the end to the job's row; a database problem must not hold the push back."""
@@ -86,10 +89,17 @@ def _on_revoked(sender: object = None, request: Any = None, **_: Any) -> None:
 
 
 @task_postrun.connect
-def _release_lease(sender: object = None, task_id: str | None = None, **_: Any) -> None:
+def _release_lease(
+    sender: object = None, task_id: str | None = None, state: str | None = None, **_: Any
+) -> None:
     # After Celery stored the outcome (success, failure or retry): the job is no longer ours.
-    if isinstance(sender, JobTask) and task_id:
+    # A job terminated by a revoke also passes here, before the worker's main process has
+    # stored REVOKED: releasing then would let a gateway call it lost in between. Its lease
+    # simply expires instead.
+    if isinstance(sender, JobTask) and task_id and state in _STORED_ENDS:
         leases.release(task_id)
+    elif isinstance(sender, JobTask) and task_id:
+        logger.debug("job=%s lease kept until it expires (postrun state %s)", task_id, state)
 
 
 @worker_process_shutdown.connect
