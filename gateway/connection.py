@@ -1,7 +1,9 @@
 """One client socket's delivery state: what it watches, what it has seen, and its outbox.
 
-Every frame to the client goes through one bounded queue and one writer task, so frames
-leave in the order they were queued. Job events are filtered per watch: a watch sends its
+Every frame to the client goes through one bounded outbox and one writer task, so frames
+leave in the order they were queued. The writer exists only while the outbox has frames:
+an idle socket holds no task and no queue, which is most of what a watching socket costs
+(see docs/benchmarks.md, "memory per socket"). Job events are filtered per watch: a watch sends its
 first frame (``accepted`` or ``snapshot``) before any event, never an event whose ``seq`` is
 not above the last one sent, and nothing after a terminal event. Push and fallback deliver
 through the same filter, so duplicates from either path are dropped here.
@@ -12,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.metrics import DROPPED
 from gateway.protocol import CloseCode
 from tasks.state import STATE_EVENTS, JsonObject, State, dumps
 
@@ -59,25 +63,38 @@ class Connection:
         self._close = close
         self._send_timeout = send_timeout
         self._on_done = on_done
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(outbox_size)
+        self._outbox: deque[_Item] = deque()
+        self._outbox_size = outbox_size
         self._writer: asyncio.Task[None] | None = None
         self.watches: dict[str, WatchState] = {}
         self.closed = False
-        self.stopped = asyncio.Event()
+        self._stopped: asyncio.Future[None] | None = None
+        self._is_stopped = False
         self._closing: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        """Nothing to start: the writer is made when the first frame is queued."""
+
+    async def wait_stopped(self) -> None:
+        """Return once :meth:`stop` was called."""
+        if self._is_stopped:
+            return
+        if self._stopped is None:
+            self._stopped = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._stopped)
 
     async def stop(self) -> None:
         """Called once the socket is gone: stop the writer."""
         self.closed = True
-        self.stopped.set()
-        if self._writer is not None:
-            self._writer.cancel()
+        self._is_stopped = True
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+                await writer
+        self._outbox.clear()
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
 
     # --- producers -------------------------------------------------------------------
     def reply(self, payload: JsonObject) -> None:
@@ -108,45 +125,59 @@ class Connection:
     def _put(self, item: _Item, *, force: bool = False) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._outbox) >= self._outbox_size:
             if force:
                 self._abort(int(item[2].get("code", CloseCode.GOING_AWAY)))
             else:
                 logger.warning(
-                    "socket outbox full (%d frames): closing a slow reader", self._queue.maxsize
+                    "socket outbox full (%d frames): closing a slow reader", self._outbox_size
                 )
+                DROPPED.labels("outbox_full").inc()
                 self._abort(CloseCode.SLOW_CONSUMER)
+            return
+        self._outbox.append(item)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     def _abort(self, code: int) -> None:
         self.closed = True
         if self._writer is not None:
             self._writer.cancel()
+            self._writer = None
+        self._outbox.clear()
         self._closing = asyncio.get_running_loop().create_task(self._close(code))
 
     # --- the writer ------------------------------------------------------------------
     async def _write_loop(self) -> None:
-        while not self.closed:
-            kind, job_id, payload, owner = await self._queue.get()
-            if kind == "raw":
-                await self._write(payload)
-            elif kind == "activate" and owner is not None:
-                await self._activate(owner, payload)
-            elif kind == "event":
-                watch = self.watches.get(job_id)
-                if watch is None or watch.done:
-                    continue
-                if not watch.active:
-                    if len(watch.pending) >= MAX_PENDING:
-                        watch.pending.pop(0)
-                    watch.pending.append(payload)
-                    continue
-                await self._deliver(watch, payload)
-            elif kind == "close":
-                self.closed = True
-                await self._close(int(payload["code"]))
+        try:
+            while not self.closed and self._outbox:
+                await self._write_one(*self._outbox.popleft())
+        finally:
+            # No await between the emptiness check and this: a frame queued meanwhile
+            # would otherwise find a writer that is about to end.
+            if self._writer is asyncio.current_task():
+                self._writer = None
+
+    async def _write_one(
+        self, kind: str, job_id: str, payload: JsonObject, owner: WatchState | None
+    ) -> None:
+        if kind == "raw":
+            await self._write(payload)
+        elif kind == "activate" and owner is not None:
+            await self._activate(owner, payload)
+        elif kind == "event":
+            watch = self.watches.get(job_id)
+            if watch is None or watch.done:
                 return
+            if not watch.active:
+                if len(watch.pending) >= MAX_PENDING:
+                    watch.pending.pop(0)
+                watch.pending.append(payload)
+                return
+            await self._deliver(watch, payload)
+        elif kind == "close":
+            self.closed = True
+            await self._close(int(payload["code"]))
 
     async def _activate(self, watch: WatchState, first: JsonObject) -> None:
         if self.watches.get(watch.job_id) is not watch or watch.active:
@@ -191,5 +222,6 @@ class Connection:
             await asyncio.wait_for(self._send(text), self._send_timeout)
         except TimeoutError:
             logger.warning("client did not read for %.1fs: closing it", self._send_timeout)
+            DROPPED.labels("send_timeout").inc()
             self.closed = True
             await self._close(CloseCode.SLOW_CONSUMER)

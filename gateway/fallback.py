@@ -22,6 +22,7 @@ from django.conf import settings
 from gateway.hub import Hub
 from gateway.jobstore import JobStore, StoreUnavailable
 from gateway.lost import settle_if_lost
+from gateway.metrics import FALLBACK_ROUNDS
 from tasks.state import State
 
 logger = logging.getLogger(__name__)
@@ -76,15 +77,22 @@ class FallbackPoller:
         if not job_ids:
             return
         self.rounds += 1
+        FALLBACK_ROUNDS.labels("normal" if self._hub.layer_ok else "degraded").inc()
         try:
             states = await self._store.states(job_ids)
         except StoreUnavailable as exc:
             logger.warning("fallback poll: result backend unreachable: %s", exc)
             return
-        for job_id, state in states.items():
+        for index, (job_id, state) in enumerate(states.items()):
+            if index % 200 == 199:
+                await asyncio.sleep(0)  # let pushes through between slices of a big round
             if state.state is State.QUEUED:
                 continue
             if not state.leased:
                 await settle_if_lost(self._store, self._hub, state)
+                continue
+            if state.seq <= self._hub.seen(job_id):
+                # Every watcher here was offered this state already (a push): offering it
+                # again would only be dropped by each socket's seq filter, a thousand times.
                 continue
             self._hub.deliver(job_id, state.event(), "fallback")

@@ -19,6 +19,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from gateway.connection import Connection
+from gateway.metrics import observe_delay
 from tasks.state import JsonObject, group_name
 
 logger = logging.getLogger(__name__)
@@ -62,12 +63,17 @@ class Hub:
     def watched(self) -> list[str]:
         return list(self.watchers)
 
+    def seen(self, job_id: str) -> int:
+        """The highest seq this process has handed to the job's watchers (-1: none yet)."""
+        return self._logged.get(job_id, -1)
+
     def deliver(self, job_id: str, event: JsonObject, path: str) -> None:
         """Hand an event to every local watcher of the job (each filters by seq)."""
         conns = self.watchers.get(job_id)
         if not conns:
             return
         self.delivered[path] += 1
+        observe_delay(path, event.get("ts"))
         self._log(job_id, event, path)
         for conn in list(conns):
             conn.offer(job_id, event)

@@ -6,6 +6,7 @@ in batches: one ``MGET`` carries the Celery meta and the seq counter of many job
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -33,7 +34,7 @@ from tasks.state import (
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 2000  # jobs per MGET (3 keys each): one command per round up to 2,000 watched jobs
 
 # REVOKED, only if the job has stored no state yet (it has not started).
 _REVOKE_IF_PENDING = """
@@ -79,12 +80,18 @@ class JobStore:
     @property
     def client(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
+            # A blocking pool: a burst of requests (a thousand sockets watching at once)
+            # waits for a free connection instead of failing with "too many connections",
+            # which the callers would report as Redis being unavailable.
+            pool = aioredis.BlockingConnectionPool.from_url(
                 self._url or settings.TASKGATE_RESULT_URL,
+                max_connections=int(settings.TASKGATE_REDIS_MAX_CONNECTIONS),
+                timeout=5.0,
                 socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
                 socket_timeout=5.0,
                 health_check_interval=30,
             )
+            self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 
     async def close(self) -> None:
@@ -159,6 +166,8 @@ class JobStore:
                 values = await self.client.mget(keys)
                 width = 5 if with_progress else 3
                 for index, job_id in enumerate(chunk):
+                    if index % 200 == 199:
+                        await asyncio.sleep(0)  # decoding a big batch: let pushes through
                     row = values[index * width : (index + 1) * width]
                     meta = _decode_meta(backend, row[0])
                     progress = _decode_json(row[3]) if with_progress else None

@@ -59,6 +59,10 @@ class ProtocolError(Exception):
         self.retry_after = retry_after
 
     def event(self, ref: str | None) -> JsonObject:
+        """The ``error`` event (socket) or body (HTTP) of this refusal; counts it in metrics."""
+        from gateway.metrics import ERRORS
+
+        ERRORS.labels(self.code.value).inc()
         body: JsonObject = {"event": "error", "code": self.code.value, "message": self.message}
         if self.details is not None:
             body["details"] = self.details

@@ -28,7 +28,7 @@ class Runtime:
         logger.info("closing %d open sockets with %d", len(connections), code)
         for connection in connections:
             connection.shutdown(code)
-        waits = [asyncio.ensure_future(connection.stopped.wait()) for connection in connections]
+        waits = [asyncio.ensure_future(connection.wait_stopped()) for connection in connections]
         _, pending = await asyncio.wait(waits, timeout=wait)
         for waiter in pending:
             waiter.cancel()
@@ -53,6 +53,11 @@ def get_runtime() -> Runtime:
         hub.start()
         runtime.poller.start()
     return runtime
+
+
+def all_runtimes() -> list[Runtime]:
+    """Every runtime of this process (one per event loop; one in a served gateway)."""
+    return list(_runtimes.values())
 
 
 def current_runtime() -> Runtime | None:

@@ -7,6 +7,7 @@ every socket with 1001 (going away), as the protocol promises, and stop the runt
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import uvicorn
@@ -28,14 +29,35 @@ class GatewayServer(uvicorn.Server):
             await runtime.stop()
 
 
+def listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A listening socket; with ``reuse_port`` several processes share the port and the
+    kernel spreads new connections across them (SO_REUSEPORT, Linux and the BSDs)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(
     host: str,
     port: int,
     *,
     certfile: str | None = None,
     keyfile: str | None = None,
+    reuse_port: bool = False,
+    own_port: int | None = None,
 ) -> None:
-    """Serve the gateway until SIGINT/SIGTERM (uvicorn re-raises the signal afterwards)."""
+    """Serve the gateway until SIGINT/SIGTERM (uvicorn re-raises the signal afterwards).
+
+    ``reuse_port``: share ``port`` with other gateway processes (``taskgate up --gateways``).
+    ``own_port``: also listen on a port of this process alone, to reach this very process
+    (its ``/metrics``) when ``port`` is shared.
+    """
     config = uvicorn.Config(
         "gateway.asgi:application",
         host=host,
@@ -55,4 +77,7 @@ def serve(
         access_log=False,
         proxy_headers=True,
     )
-    GatewayServer(config).run()
+    sockets = [listen(host, port, reuse_port=reuse_port)]
+    if own_port:
+        sockets.append(listen(host, own_port, reuse_port=False))
+    GatewayServer(config).run(sockets=sockets)

@@ -185,6 +185,8 @@ TASKGATE_PRINCIPAL_SUBMIT_BURST = env_int("TASKGATE_PRINCIPAL_SUBMIT_BURST", 50)
 # HTTP API: list page size cap, and the SSE keep-alive comment period.
 TASKGATE_SSE_KEEPALIVE = env_float("TASKGATE_SSE_KEEPALIVE", 15.0)
 TASKGATE_OUTBOX_SIZE = env_int("TASKGATE_OUTBOX_SIZE", 1000)
+# Connections per gateway process to the result backend's Redis; more requests wait.
+TASKGATE_REDIS_MAX_CONNECTIONS = env_int("TASKGATE_REDIS_MAX_CONNECTIONS", 50)
 TASKGATE_SEND_TIMEOUT = env_float("TASKGATE_SEND_TIMEOUT", 10.0)
 TASKGATE_DISPATCH_TIMEOUT = env_float("TASKGATE_DISPATCH_TIMEOUT", 5.0)
 # Files jobs produce (reports): shared by workers and gateway; removed after this many

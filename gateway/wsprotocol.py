@@ -1,6 +1,6 @@
 """uvicorn's WebSocket protocol, with a close that works on a client that stopped reading.
 
-(And a quiet 1007 for text frames that are not UTF-8.)
+(And a quiet 1007 for text frames that are not UTF-8, and no handshake kept in memory.)
 
 uvicorn waits for room in the transport's buffer before writing any frame, a close frame
 included. For a client that stopped reading there is never room again: the socket (and its
@@ -54,3 +54,8 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.abort()
             return
         await super().send(message)
+        if message["type"] == "websocket.accept":
+            # uvicorn keeps the handshake's request and response (two sets of headers, some
+            # 3 KiB) for the socket's whole life; nothing reads them after the handshake.
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]

@@ -17,6 +17,7 @@ from typing import Any
 from celery import Task
 from celery.app.task import Context
 
+from tasks import stats
 from tasks.emit import store_and_emit
 from tasks.state import JsonObject, make_progress
 
@@ -78,6 +79,8 @@ class ProgressReporter:
             if self._pending is not None:
                 self._send_locked()
             self._closed = True
+            coalesced = self.coalesced
+        stats.add(stats.COALESCED, coalesced)
 
     def _on_timer(self) -> None:
         with self._lock:

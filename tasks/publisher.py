@@ -16,11 +16,13 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from tasks import stats
 from tasks.state import JsonObject, group_name
 
 logger = logging.getLogger(__name__)
 
 _SEND_TIMEOUT = 5.0
+_BATCH = 256  # events sent side by side at most (one job's stay in order)
 
 
 class LayerPublisher:
@@ -76,27 +78,43 @@ class LayerPublisher:
         loop.run_until_complete(self._drain(self._queue))
 
     async def _drain(self, queue: asyncio.Queue[tuple[str, JsonObject] | None]) -> None:
+        """Send what is queued in batches: one job's events in order, jobs side by side.
+
+        A process that reports for many jobs at once (a threads or gevent pool, or a burst)
+        would otherwise wait one Redis round trip per event, and its events would queue up.
+        Everything of a batch is handed to Redis before the next batch starts, so the order
+        of each job's events is the order they were published.
+        """
         layer = get_channel_layer()
         while True:
-            item = await queue.get()
+            batch = [await queue.get()]
+            while len(batch) < _BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            lanes: dict[str, list[JsonObject]] = {}
+            for item in batch:
+                if item is not None:
+                    lanes.setdefault(item[0], []).append(item[1])
             try:
-                if item is None:
-                    return
-                job_id, event = item
+                await asyncio.gather(
+                    *(self._send_lane(layer, job_id, events) for job_id, events in lanes.items())
+                )
+            finally:
+                for _ in batch:
+                    queue.task_done()
+            if None in batch:
+                return
+
+    async def _send_lane(self, layer: Any, job_id: str, events: list[JsonObject]) -> None:
+        for event in events:
+            try:
                 await asyncio.wait_for(
                     layer.group_send(group_name(job_id), {"type": "job.event", "event": event}),
                     _SEND_TIMEOUT,
                 )
             except Exception as exc:
                 # At-most-once by design: the gateway's fallback poll repairs a lost push.
-                logger.warning(
-                    "push of %s for job %s failed: %r",
-                    item and item[1].get("event"),
-                    item and item[0],
-                    exc,
-                )
-            finally:
-                queue.task_done()
+                asyncio.get_running_loop().run_in_executor(None, stats.add, stats.PUSH_FAILED, 1)
+                logger.warning("push of %s for job %s failed: %r", event.get("event"), job_id, exc)
 
 
 publisher = LayerPublisher()

@@ -36,7 +36,14 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     _setup_django()
     from gateway.server import serve
 
-    serve(args.host, args.port, certfile=args.certfile, keyfile=args.keyfile)
+    serve(
+        args.host,
+        args.port,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        reuse_port=args.reuse_port,
+        own_port=args.own_port,
+    )
     return 0
 
 
@@ -162,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--flower-port", type=int, default=5555)
     up.add_argument("--no-flower", action="store_true")
     up.add_argument("--data-dir", default="./.taskgate")
-    up.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    up.add_argument(
+        "--gateways", type=int, default=1, help="gateway processes sharing --port (SO_REUSEPORT)"
+    )
+    up.add_argument("--workers", type=int, default=1, help="Celery worker instances")
+    up.add_argument("--concurrency", type=int, default=2, help="pool processes per worker")
     up.add_argument(
         "--stop-timeout", type=float, default=30.0, help="seconds running jobs get on stop"
     )
@@ -176,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=int, default=8000)
     gateway.add_argument("--certfile")
     gateway.add_argument("--keyfile")
+    gateway.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share --port with other gateway processes (SO_REUSEPORT): the kernel splits sockets",
+    )
+    gateway.add_argument(
+        "--own-port",
+        type=int,
+        help="also listen on this port alone, to reach this process (e.g. its /metrics)",
+    )
     gateway.set_defaults(func=cmd_gateway)
 
     worker = sub.add_parser("worker", help="run a Celery worker against REDIS_URL")

@@ -163,12 +163,7 @@ def run_stack(args: argparse.Namespace) -> int:
         python = [sys.executable, "-m", "gateway"]
         subprocess.run([*python, "manage", "migrate", "--noinput", "-v", "0"], env=env, check=True)
         tls = _tls_options(args)
-        stack.parts.append(
-            Part(
-                "gateway",
-                [*python, "gateway", "--host", args.host, "--port", str(args.port), *tls],
-            )
-        )
+        stack.parts.extend(_gateway_parts(args, python, tls))
         if not args.no_flower:
             stack.parts.append(
                 Part(
@@ -176,18 +171,29 @@ def run_stack(args: argparse.Namespace) -> int:
                     [*python, "flower", "--host", args.host, "--port", str(args.flower_port)],
                 )
             )
-        stack.parts.append(
+        stack.parts.extend(
             Part(
-                "worker",
-                [*python, "worker", "--concurrency", str(args.concurrency)],
+                "worker" if args.workers == 1 else f"worker-{index}",
+                [
+                    *python,
+                    "worker",
+                    "--concurrency",
+                    str(args.concurrency),
+                    *([] if args.workers == 1 else ["--hostname", f"worker{index}@%h"]),
+                ],
                 stop_timeout=args.stop_timeout,
             )
+            for index in range(1, args.workers + 1)
         )
         for part in stack.parts:
             part.start(env)
         http, ws = ("https", "wss") if tls else ("http", "ws")
         base = f"{http}://{args.host}:{args.port}"
         _wait_ready(f"{base}/readyz", stack, args.ready_timeout)
+        # Each of several gateways answers alone on its own port: wait for every one.
+        for index in range(1, args.gateways + 1 if args.gateways > 1 else 1):
+            own = f"{http}://{args.host}:{args.port + index}/readyz"
+            _wait_ready(own, stack, args.ready_timeout)
         if not args.no_flower:
             flower = f"http://{args.host}:{args.flower_port}/healthcheck"
             _wait_ready(flower, stack, args.ready_timeout)
@@ -196,6 +202,14 @@ def run_stack(args: argparse.Namespace) -> int:
         logger.info(
             "  websocket   %s://%s:%d/ws/jobs/  (classic: /async_task/)", ws, args.host, args.port
         )
+        if args.gateways > 1:
+            logger.info(
+                "  %d gateway processes share port %d; each alone on ports %d-%d (/metrics)",
+                args.gateways,
+                args.port,
+                args.port + 1,
+                args.port + args.gateways,
+            )
         if not args.no_flower:
             logger.info("  flower      http://%s:%d/", args.host, args.flower_port)
         logger.info("  redis       %s", env["REDIS_URL"])
@@ -206,6 +220,18 @@ def run_stack(args: argparse.Namespace) -> int:
         return 1
     finally:
         stack.stop()
+
+
+def _gateway_parts(args: argparse.Namespace, python: list[str], tls: list[str]) -> list[Part]:
+    """One gateway, or ``--gateways N`` sharing ``--port`` (SO_REUSEPORT: the kernel spreads
+    new connections), each also alone on ``port + i`` so it can be scraped by itself."""
+    base = [*python, "gateway", "--host", args.host, "--port", str(args.port), *tls]
+    if args.gateways == 1:
+        return [Part("gateway", base)]
+    return [
+        Part(f"gateway-{index}", [*base, "--reuse-port", "--own-port", str(args.port + index)])
+        for index in range(1, args.gateways + 1)
+    ]
 
 
 def _wait_for_stop(stack: Stack) -> int:
