@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from gateway.cli.redis_server import EmbeddedRedis, free_port
+from tests.browser import chromium
 from tests.support import Gateway, Proc, start_gateway, start_worker
 
 _redis: EmbeddedRedis | None = None
@@ -131,3 +133,10 @@ def idle_gateway(
     gw = start_gateway(env, logs_dir, name="gateway-idle")
     yield gw
     gw.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (through Playwright), one per module that asks for it."""
+    with chromium() as launched:
+        yield launched

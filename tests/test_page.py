@@ -16,17 +16,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import chromium, record, renders, screenshot
+from tests.browser import record, renders, screenshot
 from tests.support import Gateway, Proc, start_gateway
 
 WAIT_MS = 90_000  # the machine is small and shared: waits are generous, never sleeps
 expect.set_options(timeout=WAIT_MS)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def _web_env(base_env: dict[str, str]) -> dict[str, str]:

@@ -15,17 +15,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
-from tests.browser import chromium, record, renders
+from tests.browser import record, renders
 from tests.support import Gateway, Proc, start_gateway
 
 WAIT_MS = 90_000
 expect.set_options(timeout=WAIT_MS)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,7 @@ import { test } from "node:test";
 
 import { TaskgateClient } from "../src/client.js";
 import { SessionJobs } from "../src/session-jobs.js";
-
-class MemoryStorage {
-  items = new Map();
-  getItem(key) {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key, value) {
-    this.items.set(key, String(value));
-  }
-}
+import { MemoryStorage } from "./memory-storage.mjs";
 
 function socketClass() {
   const sockets = [];
