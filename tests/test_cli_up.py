@@ -50,6 +50,7 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
              "--flower-port", str(flower_port), "--data-dir", str(tmp_path / "data"),
              "--stop-timeout", "10"],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own, like a shell job
         )  # fmt: skip
     try:
         wait_until(lambda: "press Ctrl-C to stop" in log_path.read_text(), 120, "taskgate up ready")
@@ -66,7 +67,9 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
         with client(f"ws://127.0.0.1:{port}/ws/jobs/") as c:
             job_id = c.submit("demo.echo", {"task_id": "up", "seconds": 0.5})
             assert c.until_terminal(job_id)[-1]["result"] == "up"
-            up.send_signal(signal.SIGTERM)
+            # A terminal's Ctrl-C reaches the whole foreground process group: only the
+            # supervisor may act on it, and it stops the parts in order, Redis last.
+            os.killpg(up.pid, signal.SIGINT)
             with pytest.raises(ConnectionClosed) as closed:
                 c.recv(timeout=20)
             assert closed.value.rcvd is not None
@@ -78,4 +81,7 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
             up.wait()
     leftovers = [pid for pid in children if _alive(pid)]
     assert not leftovers, f"processes left running: {leftovers}\n{log_path.read_text()[-3000:]}"
-    assert re.search(r"stopped embedded Redis", log_path.read_text())
+    output = log_path.read_text()
+    assert re.search(r"stopped worker\n(.|\n)*stopped embedded Redis", output)
+    # The worker stopped while Redis was still there to take its goodbyes.
+    assert "Connection refused" not in output, output[-3000:]

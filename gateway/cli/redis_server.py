@@ -74,7 +74,13 @@ class EmbeddedRedis:
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=child_setup
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            preexec_fn=child_setup,
+            # Its own session: a terminal's Ctrl-C (sent to the whole foreground group) must
+            # not stop Redis before the parts that still need it have stopped.
+            start_new_session=True,
         )
         self._wait_ready(timeout)
         logger.info("embedded Redis on %s (pid %d)", self.url, self.process.pid)
