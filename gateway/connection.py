@@ -72,9 +72,6 @@ class Connection:
         self._is_stopped = False
         self._closing: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Nothing to start: the writer is made when the first frame is queued."""
-
     async def wait_stopped(self) -> None:
         """Return once :meth:`stop` was called."""
         if self._is_stopped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,3 +85,11 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def assert_monotonic(shown: list[dict[str, Any]]) -> None:
+    """What a bar showed never repeated or went back: seq strictly up, value never down."""
+    seqs = [r["seq"] for r in shown]
+    assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq repeated or backwards: {seqs}"
+    values = [r["value"] for r in shown if r["value"] is not None]
+    assert values == sorted(values), f"the bar went backwards: {values}"

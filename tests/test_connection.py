@@ -21,7 +21,6 @@ async def _run(actions: Any) -> tuple[list[dict[str, Any]], list[int], list[str]
         closed.append(code)
 
     conn = Connection(send, close, outbox_size=10, send_timeout=1.0, on_done=done.append)
-    conn.start()
     actions(conn)
     for _ in range(20):
         await asyncio.sleep(0)

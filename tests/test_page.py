@@ -8,7 +8,6 @@ card's state, the connection indicator. A recorder in the page logs every render
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import record, renders, screenshot
+from tests.browser import assert_monotonic, record, renders, screenshot
 from tests.support import Gateway, Proc, start_gateway
 
 WAIT_MS = 90_000  # the machine is small and shared: waits are generous, never sleeps
@@ -81,13 +80,6 @@ def _value(page: Page, job_id: str) -> float:
     return float(raw) if raw is not None else -1.0
 
 
-def _assert_monotonic(shown: list[dict[str, Any]]) -> None:
-    seqs = [r["seq"] for r in shown]
-    assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq repeated or backwards: {seqs}"
-    values = [r["value"] for r in shown if r["value"] is not None]
-    assert values == sorted(values), f"the bar went backwards: {values}"
-
-
 def test_report_bar_fills_to_100_and_the_download_has_the_reported_sha256(
     page: Page, web: Gateway
 ) -> None:
@@ -101,7 +93,7 @@ def test_report_bar_fills_to_100_and_the_download_has_the_reported_sha256(
     shown = renders(page, job_id)
     values = {r["value"] for r in shown if r["value"] is not None}
     assert len(values) >= 3, f"the bar showed only {sorted(values)}"
-    _assert_monotonic(shown)
+    assert_monotonic(shown)
     assert card.locator(".message").inner_text() == "Finished"
 
     reported = card.locator(".value-sha256").inner_text()
@@ -146,11 +138,11 @@ def test_cancel_marks_a_running_job_cancelled_and_leaves_the_other_bar_alone(
     expect(card.locator(".badge")).to_have_text("Cancelled")
     expect(card.locator("button.cancel")).to_be_hidden()
     assert _value(page, job_id) < 100
-    _assert_monotonic(renders(page, job_id))
+    assert_monotonic(renders(page, job_id))
     other = _card(page, other_id)  # several bars at once, each its own
     expect(other).to_have_attribute("data-state", "success")
     expect(other.locator(".json")).to_have_text("8")
-    _assert_monotonic(renders(page, other_id))
+    assert_monotonic(renders(page, other_id))
     assert page.locator("li.job").count() == 2
 
 
@@ -174,7 +166,7 @@ def test_bar_resumes_after_the_gateway_restarts_without_repeating_a_step(
     finally:
         gateway.proc.stop()
     shown = renders(page, job_id)
-    _assert_monotonic(shown)
+    assert_monotonic(shown)
     log = page.evaluate("window.__log")
     reopened = next(
         i
@@ -205,7 +197,7 @@ def test_reload_mid_job_reattaches_the_bar(page: Page, web: Gateway) -> None:
     expect(card).to_have_attribute("data-state", "success")
     expect(card.locator(".percent")).to_have_text("100 %")
     expect(card.locator(".json")).to_have_text('"reload"')
-    _assert_monotonic(renders(page, job_id))
+    assert_monotonic(renders(page, job_id))
     assert page.locator("li.job").count() == 1
     assert page.evaluate("JSON.parse(sessionStorage.getItem('taskgate.jobs'))[0].jobId") == job_id
 
@@ -264,7 +256,7 @@ def test_bundle_shows_the_overall_bar_with_each_part_under_it(page: Page, web: G
         expect(parts.nth(i)).to_have_attribute("data-state", "success")
         expect(parts.nth(i).locator("progress")).to_have_attribute("value", "100")
     expect(card.locator(".parts-summary")).to_have_text("3 of 3 parts done")
-    _assert_monotonic(renders(page, job_id))
+    assert_monotonic(renders(page, job_id))
     changes: list[dict[str, Any]] = page.evaluate("window.__parts")
     for name in ("north", "south", "east"):
         states = [c["state"] for c in changes if c["part"] == name]

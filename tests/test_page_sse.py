@@ -7,15 +7,13 @@ end each bar in its final state.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
-from tests.browser import record, renders
+from tests.browser import assert_monotonic, record, renders
 from tests.support import Gateway, Proc, start_gateway
 
 WAIT_MS = 90_000
@@ -46,13 +44,6 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def _monotonic(shown: list[dict[str, Any]]) -> None:
-    seqs = [r["seq"] for r in shown]
-    assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq repeated or backwards: {seqs}"
-    values = [r["value"] for r in shown if r["value"] is not None]
-    assert values == sorted(values), f"the bar went backwards: {values}"
-
-
 def test_without_websockets_the_page_runs_jobs_over_sse(page: Page, web: Gateway) -> None:
     page.goto(f"{web.http}/")
     expect(page.locator("#connection")).to_have_attribute("data-status", "open")
@@ -70,7 +61,7 @@ def test_without_websockets_the_page_runs_jobs_over_sse(page: Page, web: Gateway
     expect(card.locator(".json")).to_have_text("77")
     shown = renders(page, job_id)
     assert len({r["value"] for r in shown if r["value"] is not None}) >= 3  # live steps
-    _monotonic(shown)
+    assert_monotonic(shown)
 
     page.fill("#param-seconds", "60")
     page.click("#start")

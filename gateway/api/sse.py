@@ -133,7 +133,6 @@ async def events(
     stream = EventStream(job_id, last_event_id if last_event_id is not None else after)
     hub = get_runtime().hub
     connection = stream.connection
-    connection.start()
     hub.connections.add(connection)
     watch = connection.begin(job_id, stream.after if stream.after >= 0 else None)
     await hub.add(job_id, connection)

@@ -48,7 +48,6 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
         self.service = JobService(self.runtime, self.connection, self.principal)
         await self.accept()
-        self.connection.start()
         self.runtime.hub.connections.add(self.connection)
 
     async def disconnect(self, code: int) -> None:
