@@ -41,8 +41,9 @@ class Hub:
         self._joined: set[str] = set()
         self._probes: dict[str, asyncio.Future[None]] = {}
         self._receiver: asyncio.Task[None] | None = None
-        # The last seq logged per watched job: one log line per state change and process.
-        self._logged: dict[str, int] = {}
+        # The highest seq handed to each watched job's local watchers. It makes one log line
+        # per state change and process, and lets the fallback skip states already pushed.
+        self._seen: dict[str, int] = {}
 
     # --- watchers ----------------------------------------------------------------------
     async def add(self, job_id: str, connection: Connection) -> None:
@@ -57,7 +58,7 @@ class Hub:
         conns.discard(connection)
         if not conns:
             del self.watchers[job_id]
-            self._logged.pop(job_id, None)
+            self._seen.pop(job_id, None)
             await self._leave(job_id)
 
     def watched(self) -> list[str]:
@@ -65,7 +66,7 @@ class Hub:
 
     def seen(self, job_id: str) -> int:
         """The highest seq this process has handed to the job's watchers (-1: none yet)."""
-        return self._logged.get(job_id, -1)
+        return self._seen.get(job_id, -1)
 
     def deliver(self, job_id: str, event: JsonObject, path: str) -> None:
         """Hand an event to every local watcher of the job (each filters by seq)."""
@@ -74,7 +75,10 @@ class Hub:
             return
         self.delivered[path] += 1
         observe_delay(path, event.get("ts"))
-        self._log(job_id, event, path)
+        seq = event.get("seq")
+        if isinstance(seq, int) and seq > self._seen.get(job_id, -1):
+            self._seen[job_id] = seq
+            _log(job_id, event, seq, path)
         for conn in list(conns):
             conn.offer(job_id, event)
 
@@ -82,20 +86,6 @@ class Hub:
         """An event the gateway made itself: to local watchers now, and to other processes."""
         self.deliver(job_id, event, path)
         await self.broadcast(job_id, event)
-
-    def _log(self, job_id: str, event: JsonObject, path: str) -> None:
-        seq = event.get("seq")
-        if not isinstance(seq, int) or seq <= self._logged.get(job_id, -1):
-            return
-        self._logged[job_id] = seq
-        name = event.get("event")
-        if name == "progress":
-            percent = (event.get("progress") or {}).get("percent")
-            logger.debug(
-                "job=%s state=progress seq=%d percent=%s via=%s", job_id, seq, percent, path
-            )
-        else:
-            logger.info("job=%s state=%s seq=%d via=%s", job_id, name, seq, path)
 
     async def broadcast(self, job_id: str, event: JsonObject) -> None:
         """Send an event to the job's group in the layer (best effort: the fallback covers)."""
@@ -206,3 +196,13 @@ class Hub:
             waiter = self._probes.get(str(message.get("nonce")))
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+
+def _log(job_id: str, event: JsonObject, seq: int, path: str) -> None:
+    """One line per state change of a job in this process."""
+    name = event.get("event")
+    if name == "progress":
+        percent = (event.get("progress") or {}).get("percent")
+        logger.debug("job=%s state=progress seq=%d percent=%s via=%s", job_id, seq, percent, path)
+    else:
+        logger.info("job=%s state=%s seq=%d via=%s", job_id, name, seq, path)
