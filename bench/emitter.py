@@ -8,7 +8,7 @@ signal does.
 Progress goes one of two ways:
 
 - ``--path publish`` (default): the push half of ``store_and_emit``, i.e. the same event
-  handed to ``tasks.publisher.publisher`` (its loop thread's ``group_send``); the job's seq
+  handed to ``tasks.publisher.publisher`` (its loop thread's batched ``PUBLISH``); the job's seq
   counter in Redis is brought up to date before the end. This is what the gateway sees.
 - ``--path store``: ``ProgressReporter.report`` → ``store_and_emit``, which also stores
   every state in the result backend first (four Redis round trips per event: Celery's own
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ from tasks.state import make_progress, now_ts, seq_key
 
 
 def _pace(start: float, index: int, rate: float) -> None:
-    """Sleep until event ``index`` is due (the bench's pacing, not product code)."""
+    """Sleep until event ``index`` is due (the bench's pacing, not product code; rate 0:
+    as fast as it goes)."""
+    if rate <= 0:
+        return
     due = start + index / rate
     delay = due - time.monotonic()
     if delay > 0:
@@ -64,6 +68,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="burst mode: events per job")
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock start time")
     parser.add_argument("--path", choices=("publish", "store"), default="publish")
+    parser.add_argument("--end-threads", type=int, default=16, help="jobs ending at once")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -102,11 +107,18 @@ def main() -> int:
         for job_id in job_ids:
             pipe.set(seq_key(job_id), max(1, total) + 1, ex=3600)
         pipe.execute()
-    for job_id, request in requests.items():
+
+    def end(job_id: str) -> None:
+        """What the worker does when a job returns: store, push the end, drop the lease."""
         result = {"job": job_id}
-        task.backend.store_result(job_id, result, "SUCCESS", request=request)
+        task.backend.store_result(job_id, result, "SUCCESS", request=requests[job_id])
         emit_stored(job_id, "success", terminal=True, result=result)
         leases.release(job_id)
+
+    # Jobs end side by side, as in a worker with a pool of threads; each end waits for
+    # Redis round trips (store, seq, flush), so one at a time would measure those waits.
+    with ThreadPoolExecutor(max_workers=args.end_threads) as pool:
+        list(pool.map(end, job_ids))
     publisher.flush(30.0)
     ended = time.monotonic()
     summary = {

@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-sockets", type=int, default=10000, help="S2: sockets")
     p.add_argument("--idle-seconds", type=float, default=60, help="S2: seconds measured")
     p.add_argument("--burst-events", type=int, default=10000, help="S3: events in the burst")
-    p.add_argument("--burst-rate", type=float, default=10000, help="S3: offered events/s")
+    p.add_argument(
+        "--burst-rate",
+        type=float,
+        default=0,
+        help="S3: offered events/s (0, the default: as fast as the emitters send them)",
+    )
     p.add_argument("--json", help="also write the results here")
     p.add_argument(
         "--smoke", action="store_true", help="tiny parameters: proves it runs (tests use it)"

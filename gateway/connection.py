@@ -1,9 +1,11 @@
 """One client socket's delivery state: what it watches, what it has seen, and its outbox.
 
-Every frame to the client goes through one bounded outbox and one writer task, so frames
-leave in the order they were queued. The writer exists only while the outbox has frames:
-an idle socket holds no task and no queue, which is most of what a watching socket costs
-(see docs/benchmarks.md, "memory per socket"). Job events are filtered per watch: a watch sends its
+Frames leave in the order they were queued. A job event for a socket with nothing queued is
+written at once, in the caller's turn of the loop, when the socket can take it (``send_now``:
+uvicorn's protocol, no task and no await per frame). Every other frame goes through one
+bounded outbox and one writer task. The writer exists only while the outbox has frames: an
+idle socket holds no task and no queue, which is most of what a watching socket costs (see
+docs/benchmarks.md, "memory per socket"). Job events are filtered per watch: a watch sends its
 first frame (``accepted`` or ``snapshot``) before any event, never an event whose ``seq`` is
 not above the last one sent, and nothing after a terminal event. Push and fallback deliver
 through the same filter, so duplicates from either path are dropped here.
@@ -21,7 +23,7 @@ from typing import Any
 
 from gateway.metrics import DROPPED
 from gateway.protocol import CloseCode
-from tasks.state import STATE_EVENTS, JsonObject, State, dumps
+from tasks.state import STATE_EVENTS, JsonObject, State, encode_frame
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ TERMINAL_EVENTS = frozenset(STATE_EVENTS[state] for state in State if state.term
 MAX_PENDING = 256
 
 Sender = Callable[[str], Coroutine[Any, Any, None]]
+# Writes a UTF-8 text frame at once if the socket can take it; False: it cannot now.
+SendNow = Callable[[bytes], bool]
 # (kind, job_id, payload, the watch an "activate" belongs to)
 _Item = tuple[str, str, JsonObject, "WatchState | None"]
 Closer = Callable[[int], Coroutine[Any, Any, None]]
@@ -58,8 +62,10 @@ class Connection:
         outbox_size: int,
         send_timeout: float,
         on_done: Callable[[str], None],
+        send_now: SendNow | None = None,
     ) -> None:
         self._send = send
+        self._send_now = send_now
         self._close = close
         self._send_timeout = send_timeout
         self._on_done = on_done
@@ -108,10 +114,23 @@ class Connection:
         """Queue the watch's first frame (``accepted`` or ``snapshot``)."""
         self._put(("activate", watch.job_id, first, watch))
 
-    def offer(self, job_id: str, event: JsonObject) -> None:
-        """A job event from push or fallback; dropped unless this socket needs it."""
+    def offer(self, job_id: str, event: JsonObject, frame: bytes | None = None) -> None:
+        """A job event from push or fallback; dropped unless this socket needs it.
+
+        ``frame`` is the event already encoded (the hub encodes it once for all watchers).
+        """
         watch = self.watches.get(job_id)
         if watch is None or watch.done:
+            return
+        if watch.active and self._writer is None and not self._outbox and not self.closed:
+            # Nothing queued before it: filter now, and write now if the socket has room.
+            payload = self._admit(watch, event)
+            if payload is None:
+                return
+            data = frame if payload is event and frame is not None else None
+            if self._write_now(payload, data):
+                return
+            self._put(("raw", job_id, payload, None))
             return
         self._put(("event", job_id, event, None))
 
@@ -193,32 +212,55 @@ class Connection:
             await self._deliver(watch, event)
 
     async def _deliver(self, watch: WatchState, event: JsonObject) -> None:
+        payload = self._admit(watch, event)
+        if payload is not None:
+            await self._write(payload)
+
+    def _admit(self, watch: WatchState, event: JsonObject) -> JsonObject | None:
+        """The frame to send for ``event`` on this watch, or None if the watch has it."""
         seq = int(event.get("seq", 0))
         if watch.done or seq <= watch.last_seq:
-            return
+            return None
         watch.last_seq = seq
-        terminal = event.get("event") in TERMINAL_EVENTS
-        if terminal:
+        if event.get("event") in TERMINAL_EVENTS:
             if event.get("event") == "cancelled" and watch.cancel_ref is not None:
                 event = {**event, "ref": watch.cancel_ref}
             self._finish(watch)
-        await self._write(event)
+        return event
 
     def _finish(self, watch: WatchState) -> None:
         watch.done = True
         self.watches.pop(watch.job_id, None)
         self._on_done(watch.job_id)
 
+    def _write_now(self, payload: JsonObject, data: bytes | None = None) -> bool:
+        """Write the frame at once if the socket can take it (True), else leave it."""
+        if self._send_now is None:
+            return False
+        if data is None:
+            data = _encode(payload)
+            if data is None:
+                return True  # nothing to send: logged
+        return self._send_now(data)
+
     async def _write(self, payload: JsonObject) -> None:
-        try:
-            text = dumps(payload)
-        except ValueError:
-            logger.exception("unserialisable frame for job %s", payload.get("job_id"))
+        if self._write_now(payload):
+            return
+        data = _encode(payload)
+        if data is None:
             return
         try:
-            await asyncio.wait_for(self._send(text), self._send_timeout)
+            await asyncio.wait_for(self._send(data.decode()), self._send_timeout)
         except TimeoutError:
             logger.warning("client did not read for %.1fs: closing it", self._send_timeout)
             DROPPED.labels("send_timeout").inc()
             self.closed = True
             await self._close(CloseCode.SLOW_CONSUMER)
+
+
+def _encode(payload: JsonObject) -> bytes | None:
+    try:
+        return encode_frame(payload)
+    except ValueError:
+        logger.exception("unserialisable frame for job %s", payload.get("job_id"))
+        return None

@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 
 from gateway.connection import Connection
 from gateway.metrics import observe_delay
-from tasks.state import JsonObject, group_name
+from tasks.state import JsonObject, encode_frame, group_name
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,12 @@ class Hub:
         if isinstance(seq, int) and seq > self._seen.get(job_id, -1):
             self._seen[job_id] = seq
             _log(job_id, event, seq, path)
+        try:
+            frame: bytes | None = encode_frame(event)  # once for every local watcher
+        except ValueError:
+            frame = None  # each socket reports it
         for conn in list(conns):
-            conn.offer(job_id, event)
+            conn.offer(job_id, event, frame)
 
     async def announce(self, job_id: str, event: JsonObject, path: str) -> None:
         """An event the gateway made itself: to local watchers now, and to other processes."""

@@ -6,6 +6,7 @@ every socket with 1001 (going away), as the protocol promises, and stop the runt
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 from typing import Any
@@ -20,6 +21,20 @@ logger = logging.getLogger(__name__)
 
 
 class GatewayServer(uvicorn.Server):
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        # Everything loaded so far (Django, Celery, the app: several hundred thousand
+        # objects) lives as long as the process. Frozen, the collector no longer walks it:
+        # a full collection took 70 to 180 ms of a loaded gateway's loop without this,
+        # delaying every event waiting behind it (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
+        # Fewer young collections (every 20,000 allocations instead of 700): objects in flight
+        # (events, frames, handles) then die before a collection, instead of being promoted
+        # to the old generation and triggering its full walk of every socket's objects.
+        gc.set_threshold(20_000, 10, 10)
+        logger.debug("%d objects frozen out of garbage collection", gc.get_freeze_count())
+
     async def shutdown(self, sockets: Any = None) -> None:
         runtime = current_runtime()
         if runtime is not None:

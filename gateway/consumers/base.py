@@ -16,6 +16,7 @@ from gateway.identity import TOKEN_REFUSED, Principal, principal_for
 from gateway.protocol import CloseCode, ErrorCode, ProtocolError
 from gateway.runtime import Runtime, get_runtime
 from gateway.service import JobService
+from gateway.wsprotocol import SEND_NOW
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             outbox_size=int(settings.TASKGATE_OUTBOX_SIZE),
             send_timeout=float(settings.TASKGATE_SEND_TIMEOUT),
             on_done=self._watch_done,
+            send_now=self.scope.get("extensions", {}).get(SEND_NOW),
         )
         self.service = JobService(self.runtime, self.connection, self.principal)
         await self.accept()
