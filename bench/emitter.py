@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="burst mode: events per job")
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock start time")
     parser.add_argument("--path", choices=("publish", "store"), default="publish")
-    parser.add_argument("--end-threads", type=int, default=16, help="jobs ending at once")
+    parser.add_argument("--end-threads", type=int, default=4, help="jobs ending at once")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
