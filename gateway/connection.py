@@ -69,7 +69,9 @@ class Connection:
         self._close = close
         self._send_timeout = send_timeout
         self._on_done = on_done
-        self._outbox: deque[_Item] = deque()
+        # Made when a frame has to wait, dropped when the writer is done: an empty deque
+        # alone is some 0.7 KiB, per socket.
+        self._outbox: deque[_Item] | None = None
         self._outbox_size = outbox_size
         self._writer: asyncio.Task[None] | None = None
         self.watches: dict[str, WatchState] = {}
@@ -95,7 +97,7 @@ class Connection:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-        self._outbox.clear()
+        self._outbox = None
         if self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
 
@@ -141,6 +143,8 @@ class Connection:
     def _put(self, item: _Item, *, force: bool = False) -> None:
         if self.closed:
             return
+        if self._outbox is None:
+            self._outbox = deque()
         if len(self._outbox) >= self._outbox_size:
             if force:
                 self._abort(int(item[2].get("code", CloseCode.GOING_AWAY)))
@@ -160,7 +164,7 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
-        self._outbox.clear()
+        self._outbox = None
         self._closing = asyncio.get_running_loop().create_task(self._close(code))
 
     # --- the writer ------------------------------------------------------------------
@@ -173,6 +177,8 @@ class Connection:
             # would otherwise find a writer that is about to end.
             if self._writer is asyncio.current_task():
                 self._writer = None
+                if not self._outbox:
+                    self._outbox = None
 
     async def _write_one(
         self, kind: str, job_id: str, payload: JsonObject, owner: WatchState | None
@@ -241,7 +247,11 @@ class Connection:
             data = _encode(payload)
             if data is None:
                 return True  # nothing to send: logged
-        return self._send_now(data)
+        try:
+            return self._send_now(data)
+        except Exception:  # one broken socket must not stop delivery to the others
+            logger.exception("writing a frame failed; trying the ASGI send")
+            return False
 
     async def _write(self, payload: JsonObject) -> None:
         if self._write_now(payload):

@@ -32,7 +32,7 @@ class GatewayServer(uvicorn.Server):
         # Fewer young collections (every 20,000 allocations instead of 700): objects in flight
         # (events, frames, handles) then die before a collection, instead of being promoted
         # to the old generation and triggering its full walk of every socket's objects.
-        gc.set_threshold(20_000, 10, 10)
+        gc.set_threshold(int(settings.TASKGATE_GC_YOUNG_THRESHOLD), 10, 10)
         logger.debug("%d objects frozen out of garbage collection", gc.get_freeze_count())
 
     async def shutdown(self, sockets: Any = None) -> None:

@@ -188,6 +188,8 @@ TASKGATE_OUTBOX_SIZE = env_int("TASKGATE_OUTBOX_SIZE", 1000)
 # Connections per gateway process to the result backend's Redis; more requests wait.
 TASKGATE_REDIS_MAX_CONNECTIONS = env_int("TASKGATE_REDIS_MAX_CONNECTIONS", 50)
 TASKGATE_SEND_TIMEOUT = env_float("TASKGATE_SEND_TIMEOUT", 10.0)
+# Allocations between young garbage collections in a gateway process (CPython's default: 700).
+TASKGATE_GC_YOUNG_THRESHOLD = env_int("TASKGATE_GC_YOUNG_THRESHOLD", 20_000)
 TASKGATE_DISPATCH_TIMEOUT = env_float("TASKGATE_DISPATCH_TIMEOUT", 5.0)
 # Files jobs produce (reports): shared by workers and gateway; removed after this many
 # seconds (by default when the job's state expires, since it can no longer be downloaded).

@@ -94,5 +94,9 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.accept":
             # uvicorn keeps the handshake's request and response (two sets of headers, some
             # 3 KiB) for the socket's whole life; nothing reads them after the handshake.
+            # websockets' parser keeps the request too (a local of its generator): its
+            # headers are emptied in place (the scope has its own copy).
+            if self.request is not None:
+                self.request.headers.clear()
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
