@@ -12,8 +12,8 @@ Progress goes one of two ways:
   counter in Redis is brought up to date before the end. This is what the gateway sees.
 - ``--path store``: ``ProgressReporter.report`` → ``store_and_emit``, which also stores
   every state in the result backend first (four Redis round trips per event: Celery's own
-  ``store_result`` reads before it writes). On 2 shared cores this tops out near 600 events/s
-  per emitter process, below the 2,000/s scenario 1 asks for: see docs/benchmarks.md.
+  ``store_result`` reads before it writes). On this 2-core machine one emitter process
+  offers about 900 events/s that way: see docs/benchmarks.md.
 
     python -m bench.emitter --jobs-file F --rate 1000 --duration 30 --out summary.json
     python -m bench.emitter --jobs-file F --burst 10 --rate 5000 --out summary.json

@@ -27,6 +27,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # The hub holds this process's one channel in the layer; sockets need none of their own.
     channel_layer_alias = "taskgate-sockets-use-the-hub"
 
+    # Frames may go straight into the server's protocol (gateway/wsprotocol.py), skipping
+    # ``_send_text``: False for a consumer that rewrites frames there.
+    direct_writes = True
+
     runtime: Runtime
     connection: Connection
     principal: Principal
@@ -46,7 +50,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             outbox_size=int(settings.TASKGATE_OUTBOX_SIZE),
             send_timeout=float(settings.TASKGATE_SEND_TIMEOUT),
             on_done=self._watch_done,
-            send_now=self.scope.get("extensions", {}).get(SEND_NOW),
+            send_now=self.scope.get("extensions", {}).get(SEND_NOW) if self.direct_writes else None,
         )
         self.service = JobService(self.runtime, self.connection, self.principal)
         await self.accept()

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 class ClassicConsumer(GatewayConsumer):
+    direct_writes = False  # every frame is translated in _send_text
     started = False
     task_id: object = None
 
