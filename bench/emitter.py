@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="burst mode: events per job")
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock start time")
     parser.add_argument("--path", choices=("publish", "store"), default="publish")
-    parser.add_argument("--end-threads", type=int, default=4, help="jobs ending at once")
+    parser.add_argument("--end-threads", type=int, default=2, help="jobs ending at once")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -90,6 +90,7 @@ def main() -> int:
     count = max(1, total) * len(job_ids)
     began_wall = time.time()
     began = time.monotonic()
+    cpu_began = time.process_time()
     for index in range(count):
         _pace(began, index, args.rate)
         job_id = job_ids[index % len(job_ids)]
@@ -128,6 +129,7 @@ def main() -> int:
         "seconds": ended - began,
         "progress_seconds": progress_seconds,
         "coalesced": sum(r.coalesced for r in reporters.values()),
+        "cpu_seconds": time.process_time() - cpu_began,
     }
     Path(args.out).write_text(json.dumps(summary))
     return 0

@@ -133,6 +133,8 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("s3", "delivered_per_s", "S3 delivered events/s", ">= 10,000"),
     ("s3", "gateway_cpu_s", "S3 gateway CPU (s)", ""),
     ("s3", "per_cpu_second", "S3 events delivered per gateway CPU-second", ""),
+    ("s3", "emitters_cpu_s", "S3 emitters' CPU (s)", ""),
+    ("s3", "loadgen_cpu_s", "S3 load generator's CPU (s)", ""),
     ("s3", "last_terminal_s", "S3 last terminal after start (s)", ""),
     ("s3", "lost_terminals", "S3 terminal states lost", "0"),
 ]

@@ -108,6 +108,7 @@ async def _emit(env: BenchEnv, job_ids: list[str], emitters: int, args: list[str
         "seconds": max(s["seconds"] for s in summaries),
         "progress_seconds": max(s["progress_seconds"] for s in summaries),
         "coalesced": sum(s["coalesced"] for s in summaries),
+        "cpu_seconds": sum(s.get("cpu_seconds", 0.0) for s in summaries),
     }
 
 
@@ -201,12 +202,14 @@ async def burst(target: Target, jobs: int, events: int, rate: float, emitters: i
     )
     per_job = max(2, events // jobs)
     cpu0 = target.cpu()
+    own_cpu0 = time.process_time()  # the load generator: this process's clients
     emitted = await _emit(
         target.env, job_ids, emitters, ["--rate", str(rate / emitters), "--burst", str(per_job)]
     )
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(recorder.terminal_done.wait(), 60)
     cpu = target.cpu() - cpu0
+    own_cpu = time.process_time() - own_cpu0
     await watchers.close()
     span = max(recorder.last - emitted["started"], 1e-9)
     return {
@@ -218,5 +221,7 @@ async def burst(target: Target, jobs: int, events: int, rate: float, emitters: i
         "lost_terminals": jobs - recorder.terminals,
         "gateway_cpu_s": cpu,
         "per_cpu_second": recorder.events / max(cpu, 1e-9),
+        "emitters_cpu_s": emitted["cpu_seconds"],
+        "loadgen_cpu_s": own_cpu,
         "coalesced": emitted["coalesced"],
     }

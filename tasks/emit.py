@@ -80,8 +80,9 @@ def emit_stored(job_id: str, name: str, *, terminal: bool, **fields: Any) -> int
     seq = counter.terminal(job_id) if terminal else counter.next(job_id)
     event: JsonObject = {"event": name, "job_id": job_id, "seq": seq, "ts": now_ts(), **fields}
     logger.info("job=%s state=%s seq=%d", job_id, name, seq)
+    # Not flushed here: the job's thread need not wait for Redis, and ends of jobs that
+    # finish together go out in one round trip. A process that exits (recycled or stopped)
+    # flushes first (tasks/signals.py); one killed outright leaves the stored end state to
+    # the gateway's fallback poll.
     publisher.publish(job_id, event)
-    if terminal:
-        # A worker process may be recycled right after a job: get the end out first.
-        publisher.flush(timeout=2.0)
     return seq

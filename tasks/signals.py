@@ -23,6 +23,7 @@ from celery.signals import (
     task_success,
     worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
 )
 
 from tasks import composite
@@ -135,7 +136,8 @@ def _release_lease(sender: object = None, task_id: str | None = None, **_: Any) 
         leases.release(task_id)
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # a pool process exits (prefork, also when recycled)
+@worker_shutdown.connect  # the worker stops (solo and threads pools run jobs in it)
 def _flush_on_shutdown(**_: Any) -> None:
     publisher.flush(timeout=2.0)
 
