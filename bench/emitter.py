@@ -117,7 +117,7 @@ def main() -> int:
         leases.release(job_id)
 
     # Jobs end side by side, as in a worker with a pool of threads; each end waits for
-    # Redis round trips (store, seq, flush), so one at a time would measure those waits.
+    # Redis round trips (Celery's store, the seq), so one at a time would measure those waits.
     with ThreadPoolExecutor(max_workers=args.end_threads) as pool:
         list(pool.map(end, job_ids))
     publisher.flush(30.0)
