@@ -108,7 +108,7 @@ async def _emit(env: BenchEnv, job_ids: list[str], emitters: int, args: list[str
         "seconds": max(s["seconds"] for s in summaries),
         "progress_seconds": max(s["progress_seconds"] for s in summaries),
         "coalesced": sum(s["coalesced"] for s in summaries),
-        "cpu_seconds": sum(s.get("cpu_seconds", 0.0) for s in summaries),
+        "cpu_seconds": sum(s["cpu_seconds"] for s in summaries),
     }
 
 

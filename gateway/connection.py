@@ -129,9 +129,9 @@ class Connection:
             payload = self._admit(watch, event)
             if payload is None:
                 return
-            data = frame if payload is event and frame is not None else None
-            if self._write_now(payload, data):
-                return
+            data = frame if payload is event and frame is not None else _encode(payload)
+            if data is None or self._write_now(data):
+                return  # written, or nothing to write (logged)
             self._put(("raw", job_id, payload, None))
             return
         self._put(("event", job_id, event, None))
@@ -239,14 +239,10 @@ class Connection:
         self.watches.pop(watch.job_id, None)
         self._on_done(watch.job_id)
 
-    def _write_now(self, payload: JsonObject, data: bytes | None = None) -> bool:
+    def _write_now(self, data: bytes) -> bool:
         """Write the frame at once if the socket can take it (True), else leave it."""
         if self._send_now is None:
             return False
-        if data is None:
-            data = _encode(payload)
-            if data is None:
-                return True  # nothing to send: logged
         try:
             return self._send_now(data)
         except Exception:  # one broken socket must not stop delivery to the others
@@ -254,10 +250,8 @@ class Connection:
             return False
 
     async def _write(self, payload: JsonObject) -> None:
-        if self._write_now(payload):
-            return
         data = _encode(payload)
-        if data is None:
+        if data is None or self._write_now(data):
             return
         try:
             await asyncio.wait_for(self._send(data.decode()), self._send_timeout)

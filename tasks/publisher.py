@@ -157,15 +157,15 @@ class BatchSender:
 
     async def _publish_pipelined(self, batch: list[tuple[str, JsonObject]]) -> None:
         layer = self._layer._get_layer()  # the layer of this event loop
-        shards: dict[int, tuple[Any, Any]] = {}
+        pipes: dict[Any, Any] = {}  # shard -> its pipeline
         for job_id, event in batch:
             channel = layer._get_group_channel_name(group_name(job_id))
             shard = layer._get_shard(channel)
-            if id(shard) not in shards:
+            if shard not in pipes:
                 shard._ensure_redis()
-                shards[id(shard)] = (shard, shard._redis.pipeline(transaction=False))
-            shards[id(shard)][1].publish(channel, self._layer.serialize(_message(event)))
-        for _, pipe in shards.values():
+                pipes[shard] = shard._redis.pipeline(transaction=False)
+            pipes[shard].publish(channel, self._layer.serialize(_message(event)))
+        for pipe in pipes.values():
             await pipe.execute()
 
 

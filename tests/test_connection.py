@@ -84,26 +84,27 @@ def test_a_full_outbox_closes_the_slow_reader() -> None:
 
 def test_frames_written_at_once_and_frames_queued_keep_their_order() -> None:
     """``send_now`` (uvicorn's synchronous write) takes a frame only with nothing queued
-    before it; while the socket cannot take frames they queue, in order, behind the writer."""
-    now: list[dict[str, Any]] = []
-    queued: list[dict[str, Any]] = []
+    before it; while frames wait behind the writer, later ones queue behind them, even once
+    the socket could take them again."""
+    wire: list[tuple[str, dict[str, Any]]] = []  # (how, frame), in the order written
     room = {"open": True}
+    gate = asyncio.Event()
 
     def send_now(data: bytes) -> bool:
         if room["open"]:
-            now.append(json.loads(data))
+            wire.append(("now", json.loads(data)))
         return room["open"]
 
     async def send(text: str) -> None:
-        queued.append(json.loads(text))
-        await asyncio.sleep(0)
+        await gate.wait()  # the client reads slowly: this frame is still being sent
+        wire.append(("queued", json.loads(text)))
 
     async def close(code: int) -> None:
         raise AssertionError(f"closed with {code}")
 
     async def scenario() -> None:
         conn = Connection(
-            send, close, outbox_size=10, send_timeout=1.0, on_done=lambda _: None, send_now=send_now
+            send, close, outbox_size=10, send_timeout=5.0, on_done=lambda _: None, send_now=send_now
         )
         watch = conn.begin("j")
         conn.activate(watch, {"event": "accepted", "job_id": "j", "seq": 0})
@@ -112,14 +113,22 @@ def test_frames_written_at_once_and_frames_queued_keep_their_order() -> None:
         conn.offer("j", _ev("running", 1), b'{"encoded":"once"}')  # the hub's shared frame
         room["open"] = False  # the client stopped reading for a moment
         conn.offer("j", _ev("progress", 2))
-        conn.offer("j", _ev("progress", 3))  # 2 is queued: 3 waits behind it
+        for _ in range(5):
+            await asyncio.sleep(0)  # the writer now waits in send() with 2
+        room["open"] = True
+        conn.offer("j", _ev("progress", 3))  # must wait behind 2, not overtake it
+        conn.offer("j", _ev("progress", 3))  # a duplicate (from the fallback): dropped
+        gate.set()
         for _ in range(10):
             await asyncio.sleep(0)
-        room["open"] = True
-        conn.offer("j", _ev("progress", 3))  # a duplicate (from the fallback): dropped
         conn.offer("j", _ev("success", 4))
         await conn.stop()
 
     asyncio.run(scenario())
-    assert [f.get("event", "shared") for f in now] == ["accepted", "shared", "success"]
-    assert [(f["event"], f["seq"]) for f in queued] == [("progress", 2), ("progress", 3)]
+    assert [(how, f.get("event", "shared"), f.get("seq")) for how, f in wire] == [
+        ("now", "accepted", 0),
+        ("now", "shared", None),
+        ("queued", "progress", 2),
+        ("now", "progress", 3),
+        ("now", "success", 4),
+    ]
