@@ -18,13 +18,13 @@ import json
 import os
 from typing import Any
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskgate.serve.settings")
 
 import redis.asyncio as aioredis
 import uvicorn
-from django.conf import settings
 
-from tasks.celery_app import app as celery_app
+from taskgate.config.celery_app import result_target
+from taskgate.serve.celery_app import app as celery_app
 
 POLL_SECONDS = 0.1
 READY = {"SUCCESS", "FAILURE", "REVOKED"}
@@ -37,9 +37,7 @@ def _redis() -> aioredis.Redis:
     if _client is None:
         # A blocking pool: with the default one, loops past the 100th connection fail with
         # "too many connections" instead of waiting their turn.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.TASKGATE_RESULT_URL, max_connections=200, timeout=None
-        )
+        pool = result_target().async_pool(max_connections=200, timeout=None)
         _client = aioredis.Redis(connection_pool=pool)
     return _client
 

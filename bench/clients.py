@@ -126,8 +126,17 @@ async def open_watchers(
     return watchers
 
 
-async def create_jobs(urls: list[str], cookie: str, count: int, streams: int = 8) -> list[str]:
-    """Submit ``count`` jobs (``demo.echo``, left queued: no worker runs) over a few sockets."""
+async def create_jobs(
+    urls: list[str],
+    cookie: str,
+    count: int,
+    streams: int = 8,
+    *,
+    job: str = "demo.echo",
+    params: dict[str, Any] | None = None,
+) -> list[str]:
+    """Submit ``count`` jobs over a few sockets (by default ``demo.echo``, left queued: the
+    synthetic scenarios run no worker)."""
     per = [count // streams + (1 if i < count % streams else 0) for i in range(streams)]
 
     async def submit(index: int) -> list[str]:
@@ -136,8 +145,8 @@ async def create_jobs(urls: list[str], cookie: str, count: int, streams: int = 8
         ids: list[str] = []
         async with await _open(urls[index % len(urls)], cookie) as ws:
             for n in range(per[index]):
-                params = {"task_id": n, "seconds": 0}
-                await ws.send(json.dumps({"op": "submit", "job": "demo.echo", "params": params}))
+                given = params if params is not None else {"task_id": n, "seconds": 0}
+                await ws.send(json.dumps({"op": "submit", "job": job, "params": given}))
             while len(ids) < per[index]:
                 answer = json.loads(await ws.recv())
                 if answer.get("event") == "accepted":

@@ -1,15 +1,15 @@
 """A synthetic worker: reports job states through the worker-side code path jobs use.
 
 It stands in for a thousand pool processes. Each job gets what a real worker gives it: its
-lease (``tasks.lease.leases``), ``store_and_emit(STARTED)``, progress events, and at the end
-Celery's own ``store_result(SUCCESS)`` followed by ``emit_stored``, as the ``task_success``
+lease (``taskgate.worker.lease.leases``), ``store_and_emit(STARTED)``, progress events, and at
+the end Celery's own ``store_result(SUCCESS)`` followed by ``emit_stored``, as the ``task_success``
 signal does.
 
 Progress goes one of two ways:
 
 - ``--path publish`` (default): the push half of ``store_and_emit``, i.e. the same event
-  handed to ``tasks.publisher.publisher`` (its loop thread's batched ``PUBLISH``); the job's seq
-  counter in Redis is brought up to date before the end. This is what the gateway sees.
+  handed to ``taskgate.events.publisher.publisher`` (its loop thread's batched ``PUBLISH``); the
+  job's seq counter in Redis is brought up to date before the end. This is what the gateway sees.
 - ``--path store``: ``ProgressReporter.report`` → ``store_and_emit``, which also stores
   every state in the result backend first (four Redis round trips per event: Celery's own
   ``store_result`` reads before it writes). On this 2-core machine one emitter process
@@ -29,17 +29,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskgate.serve.settings")
 
 from celery.app.task import Context
 
-from tasks.celery_app import app
-from tasks.emit import emit_stored, store_and_emit
-from tasks.lease import leases
-from tasks.progress import ProgressReporter
-from tasks.publisher import publisher
-from tasks.redis_client import result_redis
-from tasks.state import make_progress, now_ts, seq_key
+from taskgate.contract.keys import seq_key
+from taskgate.contract.wire import make_progress, now_ts
+from taskgate.events.emit import emit_stored, store_and_emit
+from taskgate.events.publisher import publisher
+from taskgate.events.redis_client import result_redis
+from taskgate.serve.celery_app import app
+from taskgate.worker.lease import leases
+from taskgate.worker.progress import ProgressReporter
 
 
 def _pace(start: float, index: int, rate: float) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis as redis_py
 
-from gateway.cli.redis_server import EmbeddedRedis, free_port
+from taskgate.cli.redis_server import EmbeddedRedis, free_port
 
 PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -78,20 +78,27 @@ class BenchEnv:
             self.env.pop(name, None)
         self.env.update(
             REDIS_URL=self.redis.url,
-            DJANGO_SETTINGS_MODULE="gateway.settings",
+            DJANGO_SETTINGS_MODULE="taskgate.serve.settings",
             TASKGATE_DATA_DIR=str(self.root / "data"),
             TASKGATE_SECRET_KEY=secrets.token_urlsafe(50),
             TASKGATE_ALLOW_ANONYMOUS="1",
             TASKGATE_LOG_LEVEL="WARNING",
+            TASKGATE_JOB_MODULES="taskgate.examples",
             TASKGATE_SUBMIT_RATE="100000",
             TASKGATE_SUBMIT_BURST="100000",
             TASKGATE_PRINCIPAL_SUBMIT_RATE="100000",
             TASKGATE_PRINCIPAL_SUBMIT_BURST="100000",
             TASKGATE_MAX_WATCHES_PER_SOCKET="100000",
+            TASKGATE_ANONYMOUS_SUBMIT_RATE="100000",
+            TASKGATE_ANONYMOUS_SUBMIT_BURST="100000",
+            TASKGATE_ANONYMOUS_SESSION_RATE="100000",
+            TASKGATE_ANONYMOUS_SESSION_BURST="100000",
+            TASKGATE_MAX_STREAMS_PER_ADDRESS="1000000",
+            TASKGATE_MAX_STREAMS_PER_PRINCIPAL="1000000",
             PYTHONUNBUFFERED="1",
         )
         subprocess.run(
-            [PYTHON, "-m", "gateway", "manage", "migrate", "--noinput", "-v", "0"],
+            [PYTHON, "-m", "taskgate", "manage", "migrate", "--noinput", "-v", "0"],
             env=self.env,
             check=True,
             stdout=subprocess.DEVNULL,
@@ -114,7 +121,7 @@ class BenchEnv:
 
     def gateway(self, name: str) -> Child:
         port = free_port()
-        child = self.spawn(name, [PYTHON, "-m", "gateway", "gateway", "--port", str(port)], port)
+        child = self.spawn(name, [PYTHON, "-m", "taskgate", "gateway", "--port", str(port)], port)
         wait_http(f"http://127.0.0.1:{port}/readyz", child)
         return child
 

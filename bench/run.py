@@ -1,7 +1,7 @@
 """``python -m bench``: run the scenarios against taskgate and the baseline, print a table.
 
 Everything runs on this machine in processes the run starts itself: a private Redis on a
-free port, real gateway processes (``python -m gateway gateway``), the baseline server,
+free port, real gateway processes (``python -m taskgate gateway``), the baseline server,
 emitter processes, and the load generator (this process).
 """
 

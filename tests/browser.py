@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support import Gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,3 +95,28 @@ def assert_monotonic(shown: list[dict[str, Any]]) -> None:
     assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq repeated or backwards: {seqs}"
     values = [r["value"] for r in shown if r["value"] is not None]
     assert values == sorted(values), f"the bar went backwards: {values}"
+
+
+def open_page(page: Page, gateway: Gateway) -> None:
+    """Load the page and wait until its socket is open and its job list is filled."""
+    page.goto(f"{gateway.http}/")
+    expect(page.locator("#connection")).to_have_attribute("data-status", "open")
+    expect(page.locator("#job-type option")).not_to_have_count(0)
+    record(page)
+
+
+def start_job(page: Page, job: str, **params: Any) -> str:
+    """Start ``job`` from the form; the new card's job id."""
+    page.select_option("#job-type", job)
+    for name, value in params.items():
+        page.fill(f"#param-{name}", str(value))
+    before = page.locator("li.job").count()
+    page.click("#start")
+    expect(page.locator("li.job")).to_have_count(before + 1)
+    job_id = page.locator("li.job").first.get_attribute("data-job-id")
+    assert job_id
+    return job_id
+
+
+def job_card(page: Page, job_id: str) -> Any:
+    return page.locator(f'li.job[data-job-id="{job_id}"]')

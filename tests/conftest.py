@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from gateway.cli.redis_server import EmbeddedRedis, free_port
+from taskgate.cli.redis_server import EmbeddedRedis, free_port
 from tests.browser import chromium
 from tests.support import Gateway, Proc, start_gateway, start_worker
+
+# The fault tests' fixture (a private Redis per test): tests/fault_stack.py.
+pytest_plugins = ("tests.fault_stack",)
 
 _redis: EmbeddedRedis | None = None
 _tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -34,10 +37,20 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(
         {
             "REDIS_URL": _redis.url,
-            "DJANGO_SETTINGS_MODULE": "gateway.settings",
+            "DJANGO_SETTINGS_MODULE": "taskgate.serve.settings",
             "TASKGATE_DATA_DIR": str(root / "data"),
             "TASKGATE_SECRET_KEY": "tests-only-secret-key-" + "x" * 40,
             "TASKGATE_ALLOW_ANONYMOUS": "1",
+            "TASKGATE_JOB_MODULES": "taskgate.examples,tests.plain_tasks",
+            # Every test client is 127.0.0.1: the per-address limits of anonymous use would
+            # stop the suite (tests/test_anonymous_limits.py tests them on their own).
+            "TASKGATE_ANONYMOUS_SUBMIT_RATE": "100000",
+            "TASKGATE_ANONYMOUS_SUBMIT_BURST": "100000",
+            "TASKGATE_ANONYMOUS_SESSION_RATE": "100000",
+            "TASKGATE_ANONYMOUS_SESSION_BURST": "100000",
+            # Likewise the caps on open sockets and streams (tests/test_edge_limits.py).
+            "TASKGATE_MAX_STREAMS_PER_ADDRESS": "100000",
+            "TASKGATE_MAX_STREAMS_PER_PRINCIPAL": "100000",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -45,6 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("TASKGATE_CHANNEL_URL", None)
     os.environ.pop("TASKGATE_BROKER_URL", None)
     os.environ.pop("TASKGATE_RESULT_URL", None)
+    # Set up once the environment names the private Redis: test modules use the app's models,
+    # Celery app and registry (loaded by the app config, as in every process of the stack).
+    import django
+
+    django.setup()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -69,7 +87,7 @@ def logs_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def base_env() -> dict[str, str]:
-    from gateway.cli import main as cli_main
+    from taskgate.cli import main as cli_main
 
     cli_main(["manage", "migrate", "--noinput", "-v", "0"])
     return dict(os.environ)
@@ -103,7 +121,7 @@ def gateway(base_env: dict[str, str], logs_dir: Path, worker: Proc) -> Iterator[
 @pytest.fixture(scope="session")
 def make_token(base_env: dict[str, str]) -> Callable[..., str]:
     """``make_token(username, staff=False)``: a live API token (the user is made if new)."""
-    from gateway.tokens import create_token
+    from taskgate.auth.tokens import create_token
 
     def make(username: str, *, staff: bool = False) -> str:
         return create_token(username, "tests", create_user=True, staff=staff)

@@ -21,10 +21,10 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from gateway.cli.redis_server import free_port
+from taskgate.cli.redis_server import free_port
 
 TERMINAL = {"success", "failure", "cancelled"}
-PYTHON = [sys.executable, "-m", "gateway"]
+PYTHON = [sys.executable, "-m", "taskgate"]
 
 
 @dataclass
@@ -354,3 +354,21 @@ class EventStream:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextmanager
+def override_config(**changes: Any) -> Iterator[None]:
+    """This process's settings (``get_config()``) with ``changes``, for the block only."""
+    import dataclasses
+
+    from django.test import override_settings
+
+    from taskgate.config import get_config
+
+    changed = dataclasses.replace(get_config(), **changes)
+    get_config.cache_clear()
+    try:
+        with override_settings(TASKGATE_CONFIG=changed):
+            yield
+    finally:
+        get_config.cache_clear()

@@ -61,7 +61,7 @@ def test_submit_then_snapshot_has_the_socket_snapshot_fields(
 def test_the_worker_records_the_end_in_the_database(
     gateway: Gateway, token: str, submit: Submit
 ) -> None:
-    from gateway.models import Job
+    from taskgate.models import Job
 
     _, _, accepted = submit({"job": "demo.fail", "params": {"steps": 1, "seconds_per_step": 0}})
     job_id = accepted["job_id"]
@@ -127,8 +127,8 @@ def test_cancel_over_http_ends_a_running_job_cancelled(
 def test_expired_and_unknown_jobs_are_told_apart(
     gateway: Gateway, redis_url: str, token: str, submit: Submit, make_token: Callable[..., str]
 ) -> None:
-    from tasks.celery_app import app
-    from tasks.state import record_key, seq_key
+    from taskgate.contract.keys import record_key, seq_key
+    from taskgate.serve.celery_app import app
 
     _, _, accepted = submit({"job": "demo.echo", "params": {"task_id": 2, "seconds": 0}})
     job_id = accepted["job_id"]

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
 
-from tasks.artifacts import ArtifactError, artifact_path, open_artifact, sweep
-from tests.support import Gateway, client, http_get
+from taskgate.config import get_config
+from taskgate.worker.artifacts import ArtifactError, artifact_path, open_artifact, sweep
+from tests.support import Gateway, client, http_get, override_config
 
 
 @pytest.fixture
 def artifacts(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "artifacts"
-    with override_settings(TASKGATE_ARTIFACTS_DIR=root, TASKGATE_ARTIFACT_MAX_AGE=3600):
+    with override_config(artifacts_dir=root, artifact_max_age=3600.0):
         yield root
 
 
@@ -83,16 +83,15 @@ def test_sweep_removes_only_artifacts_older_than_the_max_age(artifacts: Path) ->
 
 def test_a_report_run_by_the_worker_sweeps_expired_artifacts(gateway: Gateway) -> None:
     """The real worker shares the artifacts directory of the test settings."""
-    from django.conf import settings
 
-    stale = Path(settings.TASKGATE_ARTIFACTS_DIR) / "expired-job"
+    stale = Path(get_config().artifacts_dir) / "expired-job"
     stale.mkdir(parents=True, exist_ok=True)
     (stale / "old.csv").write_text("old")
-    _age(stale, float(settings.TASKGATE_ARTIFACT_MAX_AGE) + 60)
+    _age(stale, get_config().artifact_max_age + 60)
     _status, headers, _ = http_get(f"{gateway.http}/")
     cookie = headers["set-cookie"].split(";")[0]
     with client(f"{gateway.ws}/ws/jobs/", additional_headers={"Cookie": cookie}) as c:
         job_id = c.submit("reports.generate", {"rows": 1000})
         assert c.until_terminal(job_id, timeout=60)[-1]["event"] == "success"
     assert not stale.exists()
-    assert (Path(settings.TASKGATE_ARTIFACTS_DIR) / job_id).is_dir()
+    assert (Path(get_config().artifacts_dir) / job_id).is_dir()

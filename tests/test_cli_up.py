@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from gateway.cli.redis_server import free_port
+from taskgate.cli.redis_server import free_port
 from tests.support import client, http_get, wait_until
 
 
@@ -46,7 +47,7 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "up", "--port", str(port),
+            [sys.executable, "-m", "taskgate", "up", "--port", str(port),
              "--flower-port", str(flower_port), "--data-dir", str(tmp_path / "data"),
              "--stop-timeout", "10"],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -64,6 +65,26 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
         assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
         assert http_get(f"http://127.0.0.1:{flower_port}/")[0] == 200
 
+        # A second terminal next to it finds the stack's own Redis and gateway, not the
+        # defaults (the machine may have a Redis on 6379, and the port here is not 8000).
+        stack = json.loads((tmp_path / "data" / "stack.json").read_text())
+        assert stack["redis_url"] in output
+        assert stack["ws_url"] == f"ws://127.0.0.1:{port}"
+        beside = dict(env, TASKGATE_DATA_DIR=str(tmp_path / "data"))
+        doctor = subprocess.run(
+            [sys.executable, "-m", "taskgate", "doctor", "--timeout", "10"],
+            env=beside, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert f"Redis at {stack['redis_url']}" in doctor.stderr
+        assert "worker(s) answered" in doctor.stdout
+        submitted = subprocess.run(
+            [sys.executable, "-m", "taskgate", "submit", "demo.echo", "-p", "task_id=beside",
+             "-p", "seconds=0"],
+            env=beside, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        assert submitted.stdout.strip() == '"beside"'
         with client(f"ws://127.0.0.1:{port}/ws/jobs/") as c:
             job_id = c.submit("demo.echo", {"task_id": "up", "seconds": 0.5})
             assert c.until_terminal(job_id)[-1]["result"] == "up"
@@ -85,3 +106,4 @@ def test_up_runs_the_whole_stack_and_leaves_no_process(tmp_path: Path) -> None:
     assert re.search(r"stopped worker\n(.|\n)*stopped embedded Redis", output)
     # The worker stopped while Redis was still there to take its goodbyes.
     assert "Connection refused" not in output, output[-3000:]
+    assert not (tmp_path / "data" / "stack.json").exists()  # gone with the stack

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.cli.client import Exit, parse_params
+from taskgate.cli.client import Exit, parse_params
 from tests.support import PYTHON, Gateway, assert_seq_increasing, client, http_get
 
 
@@ -76,6 +76,10 @@ def test_submit_refused_exits_4(gateway: Gateway) -> None:
     result = run_cli("submit", "demo.echo", "-p", "seconds=-1", "--url", gateway.ws)
     assert result.returncode == Exit.REFUSED
     assert "invalid_params" in result.stderr
+    # Each field's problem is named: the missing task_id and the negative seconds.
+    said = " ".join(result.stderr.split())  # the console wraps long lines
+    assert "task_id: Field required" in said
+    assert "seconds: Input should be greater than or equal to 0" in said
 
 
 def test_unreachable_gateway_exits_5() -> None:
@@ -236,7 +240,7 @@ def test_watch_reconnects_once_after_a_dropped_socket(gateway: Gateway) -> None:
 
 def test_cli_help_documents_the_exit_codes() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gateway", "submit", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "taskgate", "submit", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0
     assert "3 cancelled" in result.stdout

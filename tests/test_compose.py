@@ -26,7 +26,8 @@ import jsonschema
 import pytest
 import yaml
 
-from gateway.cli.redis_server import find_redis_server, free_port
+from taskgate.cli.redis_server import find_redis_server, free_port
+from tests.postgres_server import PrivatePostgres, find_pg_bin
 from tests.support import Proc, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def test_compose_file_is_valid_against_the_compose_specification_schema() -> Non
 
 def test_compose_file_has_the_production_shape() -> None:
     services = _raw()["services"]
-    assert {"redis", "gateway", "worker", "flower"} <= set(services)
+    assert {"proxy", "postgres", "redis", "gateway", "worker", "flower"} <= set(services)
     # One image, shared through the anchor.
     images = {services[name]["image"] for name in PYTHON_SERVICES}
     assert len(images) == 1
@@ -70,6 +71,7 @@ def test_compose_file_has_the_production_shape() -> None:
     for name in ("gateway", "worker", "flower"):
         service = services[name]
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
         assert "healthcheck" in service, name
         env = service["environment"]
         assert env["TASKGATE_ENV"] == "production"
@@ -77,12 +79,60 @@ def test_compose_file_has_the_production_shape() -> None:
         assert env["TASKGATE_SECURE_COOKIES"] == "1"
         assert env["TASKGATE_DEBUG"] == "0"
         assert "TASKGATE_ALLOWED_HOSTS" in env
+    for name in PYTHON_SERVICES:
+        url = services[name]["environment"]["DATABASE_URL"]
+        assert url.startswith("postgres://taskgate:${TASKGATE_POSTGRES_PASSWORD"), name
+        assert url.endswith("@postgres:5432/taskgate"), name
     gateway = services["gateway"]
     assert "container_name" not in gateway  # replicas
     assert "replicas" in gateway["deploy"]
+    assert "ports" not in gateway  # reached only through the proxy
+    assert gateway["expose"] == ["8000"]
     assert "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
     assert "--url-prefix" in services["flower"]["command"]
     assert "worker" in services["worker"]["command"]
+
+
+def test_postgres_keeps_its_data_on_a_volume_and_says_when_it_is_ready() -> None:
+    postgres = _raw()["services"]["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"]
+    assert "postgres-data" in _raw()["volumes"]
+    assert postgres["healthcheck"]["test"][1] == "pg_isready"
+    assert postgres["environment"]["POSTGRES_USER"] == "taskgate"
+    assert postgres["environment"]["POSTGRES_DB"] == "taskgate"
+
+
+def test_the_proxy_is_the_one_published_port_in_front_of_the_replicas() -> None:
+    services = _raw()["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy", "flower"}  # Flower: loopback only, also under /flower
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    (port,) = proxy["ports"]
+    assert port.endswith(":80")
+    (mount,) = proxy["volumes"]
+    source, target, _ = mount.split(":")
+    assert (ROOT / source).is_file()
+    assert target == "/etc/nginx/conf.d/default.conf"
+    assert proxy["depends_on"]["gateway"]["condition"] == "service_healthy"
+    assert "/healthz" in proxy["healthcheck"]["test"][1]
+    conf = (ROOT / source).read_text()
+    # Replicas by service name; WebSocket upgrade and SSE without buffering, long timeouts.
+    assert re.search(r"upstream taskgate \{[^}]*server gateway:8000\b", conf)
+    websocket = re.search(r"location ~ \^/\(ws/\|async_task/\) \{(.*?)\n    \}", conf, re.S)
+    assert websocket
+    for directive in (
+        "proxy_set_header Upgrade           $http_upgrade;",
+        "proxy_set_header Connection        $connection_upgrade;",
+        "proxy_read_timeout 3600s;",
+        "proxy_http_version 1.1;",
+    ):
+        assert directive in websocket.group(1), directive
+    events = re.search(r"location ~ \^/api/jobs/\[\^/\]\+/events\$ \{(.*?)\n    \}", conf, re.S)
+    assert events
+    assert "proxy_buffering off;" in events.group(1)
+    assert "proxy_read_timeout 3600s;" in events.group(1)
 
 
 def test_dockerfile_copies_only_what_exists() -> None:
@@ -90,7 +140,7 @@ def test_dockerfile_copies_only_what_exists() -> None:
     sources = [
         part
         for line in dockerfile.splitlines()
-        if line.startswith("COPY ")
+        if line.startswith("COPY ") and "--from=" not in line  # --from: an earlier stage
         for part in line.split()[1:-1]
     ]
     assert sources
@@ -120,7 +170,7 @@ def _compose_env(**extra: str) -> dict[str, str]:
 
 def test_docker_compose_config_accepts_the_file_and_requires_the_secrets() -> None:
     config = _resolved(_compose_env(TASKGATE_SECRET_KEY="k" * 50))
-    assert set(config["services"]) >= {"redis", "gateway", "worker", "flower"}
+    assert set(config["services"]) >= {"proxy", "postgres", "redis", "gateway", "worker", "flower"}
     assert config["services"]["gateway"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
@@ -130,7 +180,11 @@ def test_docker_compose_config_accepts_the_file_and_requires_the_secrets() -> No
     # set: with several missing, compose names whichever its map yields first.)
     result = subprocess.run(
         [str(binary), "-f", str(ROOT / "compose.yaml"), "config", "--quiet"],
-        env=_compose_env(TASKGATE_ALLOWED_HOSTS="taskgate.example", FLOWER_BASIC_AUTH="a:b"),
+        env=_compose_env(
+            TASKGATE_ALLOWED_HOSTS="taskgate.example",
+            FLOWER_BASIC_AUTH="a:b",
+            TASKGATE_POSTGRES_PASSWORD="pw",
+        ),
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode != 0
@@ -143,11 +197,16 @@ def _replace_option(argv: list[str], option: str, value: str) -> list[str]:
     return out
 
 
-def _local_env(service: dict[str, Any], redis_url: str, data_dir: Path) -> dict[str, str]:
-    """The service's own environment, with Redis and the data volume pointed at local ones."""
+def _local_env(
+    service: dict[str, Any], redis_url: str, data_dir: Path, database_url: str
+) -> dict[str, str]:
+    """The service's own environment, with Redis, PostgreSQL and the data volume pointed at
+    local ones."""
     env = {k: str(v) for k, v in service["environment"].items()}
     assert env["REDIS_URL"] == "redis://redis:6379/0"
     env["REDIS_URL"] = redis_url
+    assert env["DATABASE_URL"].endswith("@postgres:5432/taskgate")
+    env["DATABASE_URL"] = database_url
     assert env["TASKGATE_DATA_DIR"] == "/data"
     env["TASKGATE_DATA_DIR"] = str(data_dir)
     bin_dir = str(Path(sys.executable).parent)
@@ -165,8 +224,21 @@ def procs() -> Iterator[list[Proc]]:
         proc.stop()
 
 
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    """The postgres service's stand-in: a private PostgreSQL (tests/postgres_server.py)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
+    server = PrivatePostgres(bin_dir).start()
+    yield server
+    server.stop()
+
+
 @pytest.mark.slow
-def test_each_service_command_starts_and_becomes_healthy(tmp_path: Path, procs: list[Proc]) -> None:
+def test_each_service_command_starts_and_becomes_healthy(
+    tmp_path: Path, procs: list[Proc], postgres: PrivatePostgres
+) -> None:
     secret = secrets.token_urlsafe(50)
     flower_auth = "ops:" + secrets.token_urlsafe(12)
     config = _resolved(_compose_env(TASKGATE_SECRET_KEY=secret, FLOWER_BASIC_AUTH=flower_auth))
@@ -193,24 +265,36 @@ def test_each_service_command_starts_and_becomes_healthy(tmp_path: Path, procs: 
     assert client.config_get("appendonly")["appendonly"] == "yes"  # persistence is on
     client.close()
 
+    # postgres: its healthcheck command answers against the stand-in.
+    check = services["postgres"]["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "pg_isready"]
+    ready = subprocess.run(
+        [str(postgres.bin_dir / "pg_isready"), *check[2:], "-h", "127.0.0.1",
+         "-p", str(postgres.port)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert ready.returncode == 0, ready.stdout + ready.stderr
+    database_url = postgres.url
+
     data_dir = tmp_path / "data"
     data_dir.mkdir()
 
     # migrate: one shot, must succeed.
     migrate = services["migrate"]
     result = subprocess.run(
-        migrate["command"], env=_local_env(migrate, redis_url, data_dir),
+        migrate["command"], env=_local_env(migrate, redis_url, data_dir, database_url),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (data_dir / "db.sqlite3").exists()
+    assert postgres.execute("SELECT to_regclass('taskgate_job') IS NOT NULL") == [(True,)]
+    assert not (data_dir / "db.sqlite3").exists()  # nothing went to SQLite
 
     # gateway: its command on a local port; then its own healthcheck command.
     gateway = services["gateway"]
     port = free_port()
     argv = _replace_option(list(gateway["command"]), "--host", "127.0.0.1")
     argv = _replace_option(argv, "--port", str(port))
-    gateway_env = _local_env(gateway, redis_url, data_dir)
+    gateway_env = _local_env(gateway, redis_url, data_dir, database_url)
     procs.append(Proc("gateway", argv, gateway_env, logs / "gateway.log").start())
     host = gateway_env["TASKGATE_ALLOWED_HOSTS"].split(",")[0]
     wait_until(
@@ -227,7 +311,7 @@ def test_each_service_command_starts_and_becomes_healthy(tmp_path: Path, procs: 
 
     # worker: its command; then its own healthcheck (a Celery ping to this worker).
     worker = services["worker"]
-    worker_env = _local_env(worker, redis_url, data_dir)
+    worker_env = _local_env(worker, redis_url, data_dir, database_url)
     worker_proc = Proc("worker", list(worker["command"]), worker_env, logs / "worker.log")
     procs.append(worker_proc.start())
     wait_until(lambda: " ready." in worker_proc.log(), 90, "compose worker ready")
@@ -245,7 +329,7 @@ def test_each_service_command_starts_and_becomes_healthy(tmp_path: Path, procs: 
     flower_port = free_port()
     argv = _replace_option(list(flower["command"]), "--host", "127.0.0.1")
     argv = _replace_option(argv, "--port", str(flower_port))
-    flower_env = _local_env(flower, redis_url, data_dir)
+    flower_env = _local_env(flower, redis_url, data_dir, database_url)
     procs.append(Proc("flower", argv, flower_env, logs / "flower.log").start())
     base = f"http://127.0.0.1:{flower_port}/flower"
     wait_until(lambda: http_get(f"{base}/healthcheck")[0] == 200, 60, "compose flower up")

@@ -12,8 +12,8 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
-from tasks.celery_app import app
-from tasks.redis_client import result_redis
+from taskgate.events.redis_client import result_redis
+from taskgate.serve.celery_app import app
 from tests.support import Gateway, assert_seq_increasing, bearer, client, http_get, http_json
 
 TERMINAL_PART_STATES = {"success", "failure", "cancelled"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.redis_server import EmbeddedRedis
+from taskgate.cli.redis_server import EmbeddedRedis
 from tests.support import PYTHON, start_worker
 
 
@@ -23,7 +23,7 @@ def lines(output: str) -> dict[str, str]:
     for line in output.splitlines():
         status, _, rest = line.partition(" ")
         if status in ("ok", "PROBLEM"):
-            for name in ("redis", "broker", "worker", "channel layer"):
+            for name in ("redis", "broker", "worker", "channel layer", "database", "sentinel"):
                 if rest.strip().startswith(name):
                     found[name] = line
     return found
@@ -41,7 +41,7 @@ def test_doctor_reports_a_stopped_worker_and_a_stopped_redis(
             healthy = doctor(env)
             assert healthy.returncode == 0, healthy.stdout + healthy.stderr
             found = lines(healthy.stdout)
-            assert set(found) == {"redis", "broker", "worker", "channel layer"}
+            assert set(found) == {"redis", "broker", "worker", "channel layer", "database"}
             assert all(line.startswith("ok") for line in found.values()), healthy.stdout
             assert "doctor-worker" in found["worker"]
             assert "all checks passed" in healthy.stdout
@@ -54,7 +54,7 @@ def test_doctor_reports_a_stopped_worker_and_a_stopped_redis(
         assert found["worker"].startswith("PROBLEM")
         assert "no Celery worker answered" in found["worker"]
         assert "taskgate worker" in found["worker"]  # what to do about it
-        for name in ("redis", "broker", "channel layer"):
+        for name in ("redis", "broker", "channel layer", "database"):
             assert found[name].startswith("ok"), found[name]
     finally:
         redis.stop()

@@ -8,62 +8,24 @@ they are never asserted.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from gateway.cli.redis_server import EmbeddedRedis
+from tests.fault_stack import FaultStack
 from tests.support import (
     Gateway,
-    Proc,
     assert_seq_increasing,
+    bearer,
     client,
     http_get,
     record_measurement,
-    start_gateway,
-    start_worker,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class FaultStack:
-    """A private Redis plus whatever workers and gateways a test starts on it."""
-
-    base_env: dict[str, str]
-    logs: Path
-    redis: EmbeddedRedis
-    procs: list[Proc] = field(default_factory=list)
-
-    def env(self, overrides: dict[str, str] | None) -> dict[str, str]:
-        return dict(self.base_env, REDIS_URL=self.redis.url, **(overrides or {}))
-
-    def worker(self, name: str, concurrency: int = 2, env: dict[str, str] | None = None) -> Proc:
-        proc = start_worker(self.env(env), self.logs, name=name, concurrency=concurrency)
-        self.procs.append(proc)
-        return proc
-
-    def gateway(self, name: str, env: dict[str, str] | None = None) -> Gateway:
-        gw = start_gateway(self.env(env), self.logs, name=name)
-        self.procs.append(gw.proc)
-        return gw
-
-
-@pytest.fixture
-def stack(
-    base_env: dict[str, str], logs_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[FaultStack]:
-    redis = EmbeddedRedis(tmp_path / "redis", persistent=True).start()
-    fault_stack = FaultStack(base_env, logs_dir / request.node.name, redis)
-    yield fault_stack
-    for proc in fault_stack.procs:
-        if proc.alive():
-            proc.kill_group()
-    redis.stop()
 
 
 def test_worker_killed_mid_job_ends_in_lost(stack: FaultStack) -> None:
@@ -82,6 +44,38 @@ def test_worker_killed_mid_job_ends_in_lost(stack: FaultStack) -> None:
     with client(f"{gateway.ws}/ws/jobs/") as later:
         # Not this socket's job: a second connection may not see it...
         assert later.request({"op": "watch", "job_id": job_id})["code"] == "forbidden"
+
+
+_START = """
+import django, sys
+django.setup()
+from django.contrib.auth import get_user_model
+import taskgate
+from tests.plain_tasks import plain_export
+user = get_user_model().objects.get(username=sys.argv[1])
+print(taskgate.start(plain_export.s(600, seconds=60.0), owner=user))
+"""
+
+
+def test_worker_killed_under_a_plain_task_started_for_a_user_ends_in_lost(
+    stack: FaultStack, make_token: Callable[..., str]
+) -> None:
+    """A plain @shared_task started with taskgate.start gets the lost promise too."""
+    token = make_token("lost-plain")
+    worker = stack.worker("worker-victim")
+    gateway = stack.gateway("gateway")
+    started = subprocess.run(
+        [sys.executable, "-c", _START, "lost-plain"],
+        env=stack.env(None), capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    job_id = started.stdout.strip().splitlines()[-1]
+    with client(f"{gateway.ws}/ws/jobs/", additional_headers=bearer(token)) as c:
+        c.request({"op": "watch", "job_id": job_id})
+        c.recv_until(lambda f: f.get("event") == "progress", 30)
+        worker.kill_group()
+        frames = c.until_terminal(job_id, timeout=40)
+    assert frames[-1]["event"] == "failure"
+    assert frames[-1]["error"]["type"] == "lost"
 
 
 def test_worker_killed_under_a_composite_job_fails_it_as_lost_naming_the_part(
@@ -267,13 +261,15 @@ def test_slow_reader_is_cut_off_and_others_are_not_slowed(stack: FaultStack) -> 
     raw.close()
 
 
-def test_client_offline_60s_while_its_job_ends_gets_the_terminal_snapshot(gateway: Gateway) -> None:
+def test_client_offline_while_its_job_ends_gets_the_terminal_snapshot(gateway: Gateway) -> None:
     _, headers, _ = http_get(f"{gateway.http}/")
     cookie = {"Cookie": headers["set-cookie"].split(";")[0]}
     with client(f"{gateway.ws}/ws/jobs/", additional_headers=cookie) as c:
         job_id = c.submit("demo.echo", {"task_id": "offline", "seconds": 2})
         seen = c.recv_until(lambda f: f.get("event") == "running")[-1]["seq"]
-    time.sleep(60)  # the fault itself: the client is away for a minute
+    # The fault itself: the client is away while its job ends and for several fallback polls
+    # after (the gateway has left the job's group by then; nothing of it is held in memory).
+    time.sleep(10)
     with client(f"{gateway.ws}/ws/jobs/", additional_headers=cookie) as back:
         snapshot = back.request({"op": "watch", "job_id": job_id, "after": seen})
     assert snapshot["event"] == "snapshot"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.cli.redis_server import free_port
+from taskgate.cli.redis_server import free_port
 from tests.support import PYTHON, Gateway, Proc, client, http_get, wait_until
 
 AUTH = "flower-user:flower-secret"
@@ -17,7 +17,7 @@ HEADERS = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
 
 
 def test_events_are_enabled_on_both_sides() -> None:
-    from tasks.celery_app import app
+    from taskgate.serve.celery_app import app
 
     assert app.conf.worker_send_task_events is True
     assert app.conf.task_send_sent_event is True

@@ -3,11 +3,12 @@
 Every way to reach a job (watch, cancel, snapshot, events, list) answers ``forbidden`` /
 403 for someone else's job, except for staff. The artifact download (``GET
 /api/jobs/{id}/artifact``) comes with the reports issue; it uses the same
-``gateway.records.owned_record`` check, and its test belongs in ``OWNER_ONLY`` below.
+``taskgate.jobs.access.owned_record`` check, and its test belongs in ``OWNER_ONLY`` below.
 """
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tests.support import (
     bearer,
     client,
     http_json,
+    wait_until,
 )
 
 WS = "/ws/jobs/"
@@ -175,7 +177,7 @@ def test_a_token_works_on_both_transports_as_header_and_query(
 def test_a_revoked_token_stops_working_on_new_connections(
     gateway: Gateway, make_token: Callable[..., str]
 ) -> None:
-    from gateway.tokens import revoke_token
+    from taskgate.auth.tokens import revoke_token
 
     token = make_token("erin")
     with client(gateway.ws + WS, additional_headers=bearer(token)) as c:
@@ -186,7 +188,7 @@ def test_a_revoked_token_stops_working_on_new_connections(
     assert _refused(f"{gateway.ws}{WS}?token={token}") == 403
     status, headers, body = http_json("GET", f"{gateway.http}/api/jobs", headers=bearer(token))
     assert status == 401
-    assert body["code"] == "forbidden"
+    assert body["code"] == "unauthorized"
     assert headers["www-authenticate"].startswith("Bearer")
 
 
@@ -198,10 +200,43 @@ def test_an_unknown_token_is_refused_not_treated_as_anonymous(gateway: Gateway) 
     assert status == 401
 
 
+def test_a_socket_path_with_no_route_is_refused_and_logged(gateway: Gateway) -> None:
+    assert _refused(f"{gateway.ws}/ws/nothing-here/") == 403
+    wait_until(lambda: "unknown path '/ws/nothing-here/'" in gateway.proc.log(), 10, "log line")
+    with client(gateway.ws + WS) as c:  # the routes that exist still answer
+        c.ping()
+
+
 def test_handshake_with_a_foreign_origin_is_refused(gateway: Gateway) -> None:
     assert _refused(gateway.ws + WS, origin="http://evil.example") == 403
     with client(gateway.ws + WS, origin=f"http://127.0.0.1:{gateway.port}") as c:
         c.ping()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:9999",  # another port on the same host
+        "https://127.0.0.1",  # another scheme and port
+        "ftp://127.0.0.1",  # not a web origin at all
+        "null",  # a sandboxed page
+        "http://127.0.0.1.evil.example",
+    ],
+)
+def test_an_origin_that_differs_in_scheme_host_or_port_is_refused(
+    gateway: Gateway, origin: str
+) -> None:
+    cookie = _anonymous_session(gateway).headers
+    assert _refused(gateway.ws + WS, origin=origin, additional_headers=cookie) == 403
+
+
+def test_a_host_header_that_is_not_allowed_is_refused_even_with_a_matching_origin(
+    gateway: Gateway,
+) -> None:
+    """DNS rebinding: a page of rebound.example talks to us under its own name."""
+    rebound = f"rebound.example:{gateway.port}"
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+    assert _refused(f"ws://{rebound}{WS}", origin=f"http://{rebound}", sock=sock) == 403
 
 
 def test_session_writes_over_http_need_the_csrf_token(
@@ -224,7 +259,7 @@ def test_with_anonymous_use_off_only_signed_in_callers_get_in(
     assert _refused(idle_gateway.ws + WS) == 403
     assert _refused(idle_gateway.ws + "/async_task/") == 403
     status, headers, body = http_json("GET", f"{idle_gateway.http}/api/jobs")
-    assert (status, body["code"]) == (401, "forbidden")
+    assert (status, body["code"]) == (401, "unauthorized")
     assert headers["www-authenticate"].startswith("Bearer")
     status, _, _ = http_json("POST", f"{idle_gateway.http}/api/jobs", {"job": "demo.echo"})
     assert status == 401

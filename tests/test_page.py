@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import assert_monotonic, record, renders, screenshot
+from tests.browser import (
+    assert_monotonic,
+    job_card,
+    open_page,
+    record,
+    renders,
+    screenshot,
+    start_job,
+)
 from tests.support import Gateway, Proc, start_gateway
 
 WAIT_MS = 90_000  # the machine is small and shared: waits are generous, never sleeps
@@ -42,29 +50,6 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def _open(page: Page, gateway: Gateway) -> None:
-    page.goto(f"{gateway.http}/")
-    expect(page.locator("#connection")).to_have_attribute("data-status", "open")
-    expect(page.locator("#job-type option")).not_to_have_count(0)
-    record(page)
-
-
-def _start(page: Page, job: str, **params: Any) -> str:
-    page.select_option("#job-type", job)
-    for name, value in params.items():
-        page.fill(f"#param-{name}", str(value))
-    before = page.locator("li.job").count()
-    page.click("#start")
-    expect(page.locator("li.job")).to_have_count(before + 1)
-    job_id = page.locator("li.job").first.get_attribute("data-job-id")
-    assert job_id
-    return job_id
-
-
-def _card(page: Page, job_id: str) -> Any:
-    return page.locator(f'li.job[data-job-id="{job_id}"]')
-
-
 def _wait_for_value_above(page: Page, job_id: str, value: float) -> None:
     page.wait_for_function(
         """([id, value]) => {
@@ -76,17 +61,17 @@ def _wait_for_value_above(page: Page, job_id: str, value: float) -> None:
 
 
 def _value(page: Page, job_id: str) -> float:
-    raw = _card(page, job_id).locator("progress").get_attribute("value")
+    raw = job_card(page, job_id).locator("progress").get_attribute("value")
     return float(raw) if raw is not None else -1.0
 
 
 def test_report_bar_fills_to_100_and_the_download_has_the_reported_sha256(
     page: Page, web: Gateway
 ) -> None:
-    _open(page, web)
+    open_page(page, web)
     expect(page.locator("#flower-link")).to_have_attribute("href", "http://127.0.0.1:5555/")
-    job_id = _start(page, "reports.generate", rows=1_000_000)
-    card = _card(page, job_id)
+    job_id = start_job(page, "reports.generate", rows=1_000_000)
+    card = job_card(page, job_id)
     expect(card).to_have_attribute("data-state", "success")
     expect(card.locator(".percent")).to_have_text("100 %")
     expect(card.locator("progress")).to_have_attribute("value", "100")
@@ -112,25 +97,25 @@ def test_report_bar_fills_to_100_and_the_download_has_the_reported_sha256(
 
 def test_page_is_readable_on_a_phone(page: Page, web: Gateway) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
-    _open(page, web)
-    job_id = _start(page, "demo.echo", task_id="phone", seconds=0.5)
-    expect(_card(page, job_id)).to_have_attribute("data-state", "success")
+    open_page(page, web)
+    job_id = start_job(page, "demo.echo", task_id="phone", seconds=0.5)
+    expect(job_card(page, job_id)).to_have_attribute("data-state", "success")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at phone width"
-    bar = _card(page, job_id).locator("progress")
+    bar = job_card(page, job_id).locator("progress")
     assert bar.evaluate("el => el.getBoundingClientRect().width") > 200
     assert bar.get_attribute("aria-labelledby") == f"job-{job_id}-title"
-    expect(_card(page, job_id).locator(".json")).to_have_text('"phone"')
+    expect(job_card(page, job_id).locator(".json")).to_have_text('"phone"')
     screenshot(page, "page-phone.png")
 
 
 def test_cancel_marks_a_running_job_cancelled_and_leaves_the_other_bar_alone(
     page: Page, web: Gateway
 ) -> None:
-    _open(page, web)
-    job_id = _start(page, "demo.echo", task_id=7, seconds=60)
-    other_id = _start(page, "demo.echo", task_id=8, seconds=4)
-    card = _card(page, job_id)
+    open_page(page, web)
+    job_id = start_job(page, "demo.echo", task_id=7, seconds=60)
+    other_id = start_job(page, "demo.echo", task_id=8, seconds=4)
+    card = job_card(page, job_id)
     _wait_for_value_above(page, job_id, 0)
     expect(card).to_have_attribute("data-state", "running")
     card.locator("button.cancel").click()
@@ -139,7 +124,7 @@ def test_cancel_marks_a_running_job_cancelled_and_leaves_the_other_bar_alone(
     expect(card.locator("button.cancel")).to_be_hidden()
     assert _value(page, job_id) < 100
     assert_monotonic(renders(page, job_id))
-    other = _card(page, other_id)  # several bars at once, each its own
+    other = job_card(page, other_id)  # several bars at once, each its own
     expect(other).to_have_attribute("data-state", "success")
     expect(other.locator(".json")).to_have_text("8")
     assert_monotonic(renders(page, other_id))
@@ -152,15 +137,15 @@ def test_bar_resumes_after_the_gateway_restarts_without_repeating_a_step(
     env = _web_env(base_env)
     gateway = start_gateway(env, logs_dir, name="gateway-restarted")
     try:
-        _open(page, gateway)
-        job_id = _start(page, "demo.echo", task_id="resume", seconds=20)
+        open_page(page, gateway)
+        job_id = start_job(page, "demo.echo", task_id="resume", seconds=20)
         _wait_for_value_above(page, job_id, 5)
         gateway.proc.stop()
         expect(page.locator("#connection")).to_have_attribute("data-status", "reconnecting")
         cut_at = _value(page, job_id)
         gateway = start_gateway(env, logs_dir, name="gateway-restarted", port=gateway.port)
         expect(page.locator("#connection")).to_have_attribute("data-status", "open")
-        card = _card(page, job_id)
+        card = job_card(page, job_id)
         expect(card).to_have_attribute("data-state", "success")
         expect(card.locator(".percent")).to_have_text("100 %")
     finally:
@@ -183,13 +168,13 @@ def test_bar_resumes_after_the_gateway_restarts_without_repeating_a_step(
 
 
 def test_reload_mid_job_reattaches_the_bar(page: Page, web: Gateway) -> None:
-    _open(page, web)
-    job_id = _start(page, "demo.echo", task_id="reload", seconds=8)
+    open_page(page, web)
+    job_id = start_job(page, "demo.echo", task_id="reload", seconds=8)
     _wait_for_value_above(page, job_id, 0)
     before = _value(page, job_id)
     page.reload()
     expect(page.locator("#connection")).to_have_attribute("data-status", "open")
-    card = _card(page, job_id)
+    card = job_card(page, job_id)
     expect(card).to_have_count(1)
     # The snapshot puts the bar back where it was (or further), not at zero.
     _wait_for_value_above(page, job_id, before - 0.01)
@@ -205,9 +190,9 @@ def test_reload_mid_job_reattaches_the_bar(page: Page, web: Gateway) -> None:
 def test_a_failed_job_shows_its_error_and_bad_parameters_are_explained(
     page: Page, web: Gateway
 ) -> None:
-    _open(page, web)
-    job_id = _start(page, "demo.fail", steps=2, seconds_per_step=0.1, message="disk on fire")
-    card = _card(page, job_id)
+    open_page(page, web)
+    job_id = start_job(page, "demo.fail", steps=2, seconds_per_step=0.1, message="disk on fire")
+    card = job_card(page, job_id)
     expect(card).to_have_attribute("data-state", "failure")
     expect(card.locator(".badge")).to_have_text("Failed")
     expect(card.locator(".error")).to_have_text("DemoFailure: disk on fire")
@@ -239,10 +224,10 @@ PART_RECORDER = """() => {
 
 
 def test_bundle_shows_the_overall_bar_with_each_part_under_it(page: Page, web: Gateway) -> None:
-    _open(page, web)
+    open_page(page, web)
     page.evaluate(PART_RECORDER)
-    job_id = _start(page, "reports.bundle", regions="north, south, east", rows=150_000)
-    card = _card(page, job_id)
+    job_id = start_job(page, "reports.bundle", regions="north, south, east", rows=150_000)
+    card = job_card(page, job_id)
     parts = card.locator("li.part")
     expect(parts).to_have_count(3)
     expect(card).to_have_attribute("data-state", "success")

@@ -1,4 +1,4 @@
-"""The composite aggregate script (tasks.parts) against the real Redis, without a worker."""
+"""The composite aggregate script (taskgate.worker.aggregate) against the real Redis, no worker."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tasks.celery_app import app
-from tasks.parts import initial_doc, load_doc, save_doc, update
-from tasks.redis_client import result_redis
-from tasks.state import make_progress, seq_key
+from taskgate.contract.keys import seq_key
+from taskgate.contract.wire import make_progress
+from taskgate.events.redis_client import result_redis
+from taskgate.serve.celery_app import app
+from taskgate.worker.aggregate import initial_doc, load_doc, save_doc, update
 
 
 @pytest.fixture

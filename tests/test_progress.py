@@ -1,4 +1,4 @@
-"""The job-side API (tasks.progress, tasks.emit, tasks.signals) through a real Celery worker.
+"""The job-side API (worker.progress, events.emit, worker.signals) through a real Celery worker.
 
 This worker comes from pytest-celery's classic fixtures (``celery_session_worker``): a real
 worker on the test Redis, consuming its own queue so the subprocess worker never sees these
@@ -16,10 +16,10 @@ from celery import Celery
 from channels.layers import get_channel_layer
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.celery_app import app
-from tasks.progress import NotInJob, report_progress
-from tasks.registry import job
-from tasks.state import group_name
+from taskgate.contract.keys import group_name
+from taskgate.serve.celery_app import app
+from taskgate.worker.progress import report_progress
+from taskgate.worker.registry import job
 
 QUEUE = "classic-fixture-tests"
 
@@ -64,11 +64,6 @@ def _run_and_listen(job_id: str, start: Any, timeout: float = 30.0) -> list[dict
     return asyncio.run(listen())
 
 
-def test_report_progress_outside_a_job_is_an_error() -> None:
-    with pytest.raises(NotInJob):
-        report_progress(1, 2)
-
-
 def test_a_burst_of_progress_is_coalesced_and_the_last_one_gets_through(
     celery_session_worker: Any,
 ) -> None:
@@ -90,7 +85,7 @@ def test_a_burst_of_progress_is_coalesced_and_the_last_one_gets_through(
 
 
 def test_a_failing_job_pushes_failure_after_its_state_is_stored(celery_session_worker: Any) -> None:
-    from tasks.jobs.demo import fail
+    from taskgate.examples.demo import fail
 
     job_id = "fail-0001"
     events = _run_and_listen(

@@ -1,21 +1,20 @@
-"""Parsing client frames into requests (gateway.protocol)."""
+"""Parsing client frames into requests (taskgate.protocol.requests)."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.protocol import (
+from taskgate.protocol.codes import ErrorCode
+from taskgate.protocol.errors import ProtocolError, validation_details
+from taskgate.protocol.requests import (
     Cancel,
-    ErrorCode,
     Ping,
-    ProtocolError,
     Submit,
     Unwatch,
     Watch,
     decode_frame,
     extract_ref,
     parse_request,
-    validation_details,
 )
 
 

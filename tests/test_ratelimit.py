@@ -1,4 +1,5 @@
-"""The token buckets behind ``rate_limited``: per socket, and per principal (gateway.ratelimit)."""
+"""The token buckets behind ``rate_limited``: per socket, and per principal
+(taskgate.jobs.rate_limit)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 
 import redis
 
-from gateway.ratelimit import TokenBucket
+from taskgate.jobs.rate_limit import TokenBucket
 from tests.support import Gateway, bearer, client, http_json
 
 
@@ -21,7 +22,7 @@ def test_principal_limit_is_shared_by_socket_and_http_and_refusals_dispatch_noth
     idle_gateway: Gateway, idle_redis_url: str, make_token: Callable[..., str]
 ) -> None:
     """The idle gateway admits three submits per principal; its jobs stay on the queue."""
-    from gateway.models import Job
+    from taskgate.models import Job
 
     token = make_token("limited")
     queue = redis.Redis.from_url(idle_redis_url)

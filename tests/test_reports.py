@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tasks.jobs.reports import (
+from taskgate.examples.reports import (
     HEADER,
     MAX_ROWS,
     ReportParams,

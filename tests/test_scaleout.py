@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.redis_server import free_port
+from taskgate.cli.redis_server import free_port
 from tests.support import PYTHON, Proc, client, http_get, wait_until
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 _SHOW = (
-    "import json; from gateway import settings as s; "
+    "import json; from taskgate.serve import settings as s; "
     "d = s.DATABASES['default']; print(json.dumps({k: d.get(k) for k in "
     "('ENGINE', 'NAME', 'HOST', 'PORT', 'USER', 'CONN_MAX_AGE')}))"
 )

@@ -1,8 +1,10 @@
-"""Turning result-backend meta into protocol states and events (tasks.state)."""
+"""Turning result-backend meta into protocol states and events (taskgate.contract)."""
 
 from __future__ import annotations
 
-from tasks.state import State, make_progress, parse_ts, state_from_meta
+from taskgate.contract.meta import state_from_meta
+from taskgate.contract.states import State
+from taskgate.contract.wire import make_progress, parse_ts
 
 
 def test_missing_meta_is_queued_with_the_counter_as_seq() -> None:

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.sync.client import connect
 
-from gateway.cli.client import Exit
-from gateway.cli.redis_server import free_port
+from taskgate.cli.client import Exit
+from taskgate.cli.redis_server import free_port
 from tests.support import PYTHON, Client, wait_until
 
 
@@ -121,7 +121,7 @@ def test_up_with_a_certificate_serves_https_and_wss(
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "up", "--port", str(port), "--no-flower",
+            [sys.executable, "-m", "taskgate", "up", "--port", str(port), "--no-flower",
              "--concurrency", "1", "--data-dir", str(tmp_path / "data"), "--stop-timeout", "10",
              "--certfile", str(certs.cert), "--keyfile", str(certs.key)],
             env=env, stdout=log, stderr=subprocess.STDOUT,

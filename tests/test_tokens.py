@@ -16,8 +16,8 @@ def _taskgate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 def test_token_create_prints_a_working_token_that_revoke_stops(
     gateway: Gateway, base_env: dict[str, str]
 ) -> None:
-    from gateway.models import ApiToken
-    from gateway.tokens import digest
+    from taskgate.auth.tokens import digest
+    from taskgate.models import ApiToken
 
     created = _taskgate(base_env, "token", "create", "cli-user", "--create-user", "--name", "ci")
     assert created.returncode == 0, created.stderr
@@ -31,7 +31,9 @@ def test_token_create_prints_a_working_token_that_revoke_stops(
     assert http_json("GET", f"{gateway.http}/api/jobs", headers=bearer(token))[0] == 200
 
     listed = _taskgate(base_env, "token", "list", "cli-user")
-    assert row.prefix in listed.stdout + listed.stderr
+    # The table goes to stdout, a token a line, with nothing but the table (pipeable).
+    (line,) = listed.stdout.splitlines()
+    assert line.split() == [row.prefix, "live", "cli-user", row.created.date().isoformat(), "ci"]
     revoked = _taskgate(base_env, "token", "revoke", row.prefix)
     assert revoked.returncode == 0, revoked.stderr
     assert http_json("GET", f"{gateway.http}/api/jobs", headers=bearer(token))[0] == 401

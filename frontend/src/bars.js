@@ -1,8 +1,11 @@
-// One card per job: a <progress> bar with percent, message, elapsed time, state colour,
-// cancel button, and the result (a download link for a file) or the error at the end.
+// One card per job: a <progress> bar with percent, message, time left and rate, elapsed
+// time, state colour, "no progress for 45 s" while the job is stalled, cancel button, and the
+// result (a download link for a file) or the error at the end.
 // A composite job's card also lists its parts under the overall bar, each with its own bar.
 
 import { partRows, partsSummary } from "./parts.js";
+import { rateLine, stalledText } from "./progress-text.js";
+import { DEFAULT_API_BASE, artifactUrl as jobArtifactUrl } from "./urls.js";
 
 const STATE_LABELS = {
   queued: "Queued",
@@ -33,8 +36,9 @@ export function formatBytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-export function artifactUrl(jobId) {
-  return `/api/jobs/${encodeURIComponent(jobId)}/artifact`;
+/** `${apiBase}api/jobs/{id}/artifact` (apiBase: where the project mounts taskgate, "/" by default). */
+export function artifactUrl(jobId, apiBase = DEFAULT_API_BASE) {
+  return jobArtifactUrl(jobId, apiBase);
 }
 
 export class JobCard {
@@ -57,7 +61,12 @@ export class JobCard {
     this.message = el("span", "message", "");
     this.message.setAttribute("aria-live", "polite");
     this.elapsed = el("span", "elapsed", "");
-    line.append(this.percent, this.message, this.elapsed);
+    this.rate = el("span", "rate", "");
+    this.rate.hidden = true;
+    line.append(this.percent, this.message, this.rate, this.elapsed);
+    this.stalled = el("p", "stalled", "");
+    this.stalled.setAttribute("role", "status");
+    this.stalled.hidden = true;
     this.outcome = el("div", "outcome");
     this.outcome.hidden = true;
     const actions = el("div", "actions");
@@ -81,7 +90,7 @@ export class JobCard {
     this.partsList.setAttribute("aria-label", "Parts");
     this.partsBox.append(this.partsSummary, this.partsList);
     this.partItems = new Map();
-    this.root.append(head, this.bar, line, this.partsBox, this.outcome, actions, small);
+    this.root.append(head, this.bar, line, this.stalled, this.partsBox, this.outcome, actions, small);
     handle.on("event", () => this.render());
     handle.on("error", (error) => this.showRefusal(error));
     this.render();
@@ -106,6 +115,9 @@ export class JobCard {
     }
     this.bar.setAttribute("aria-valuetext", `${STATE_LABELS[state] ?? "Waiting"}${percent !== null ? `, ${Math.round(percent)} %` : ""}`);
     if (progress?.message) this.message.textContent = progress.message;
+    const rate = handle.terminal || state !== "running" ? "" : rateLine(progress);
+    this.rate.textContent = rate;
+    this.rate.hidden = !rate;
     this.renderParts(handle.parts);
     this.tick();
     if (handle.terminal) this.showOutcome();
@@ -142,6 +154,11 @@ export class JobCard {
   tick(now = Date.now()) {
     const end = this.handle.finishedAt ?? now;
     this.elapsed.textContent = formatElapsed(end - this.handle.startedAt);
+    const since = this.handle.terminal ? null : this.handle.stalledSince;
+    this.stalled.textContent = since ? stalledText(since, now) : "";
+    this.stalled.hidden = !since;
+    if (since) this.root.dataset.stalled = since;
+    else delete this.root.dataset.stalled;
   }
 
   showOutcome() {
@@ -152,7 +169,8 @@ export class JobCard {
     this.outcome.replaceChildren();
     if (handle.state === "success") {
       this.message.textContent = "Finished";
-      this.outcome.append(renderResult(handle.jobId, handle.result));
+      const apiBase = handle.client?.apiBase ?? DEFAULT_API_BASE;
+      this.outcome.append(renderResult(handle.jobId, handle.result, apiBase));
     } else if (handle.state === "failure") {
       const error = handle.error ?? {};
       const text = error.type === "lost" ? "The worker running this job died." : error.message;
@@ -179,12 +197,12 @@ export class JobCard {
 }
 
 /** A result: a download link and a summary when it names a file, else its JSON. */
-export function renderResult(jobId, result) {
+export function renderResult(jobId, result, apiBase = DEFAULT_API_BASE) {
   const box = el("div", "result");
   const artifact = result && typeof result === "object" ? result.artifact : null;
   if (artifact && typeof artifact.name === "string") {
     const link = el("a", "download", `Download ${artifact.name}`);
-    link.href = artifactUrl(jobId);
+    link.href = artifactUrl(jobId, apiBase);
     link.setAttribute("download", artifact.name);
     const size = Number.isFinite(artifact.bytes) ? ` (${formatBytes(artifact.bytes)})` : "";
     box.append(link, document.createTextNode(size));

@@ -1,4 +1,4 @@
-// The taskgate browser client: one WebSocket to /ws/jobs/, many jobs over it.
+// The taskgate browser client: one WebSocket (to /ws/jobs/ by default), many jobs over it.
 //
 // It reconnects by itself (exponential backoff with full jitter, 0.5 s to 20 s), watches
 // its unfinished jobs again with `after` = the last seq it has, drops whatever it has
@@ -13,8 +13,14 @@ import { Emitter } from "./emitter.js";
 import { HttpTransport } from "./http-transport.js";
 import { JobHandle } from "./job.js";
 import { SessionJobs } from "./session-jobs.js";
+import { DEFAULT_API_BASE, DEFAULT_SOCKET_PATH, artifactUrl, normalizeBase, socketUrl } from "./urls.js";
 
+export { Backoff } from "./backoff.js";
+export { Emitter } from "./emitter.js";
+export { HttpTransport } from "./http-transport.js";
 export { JobHandle } from "./job.js";
+export { SessionJobs } from "./session-jobs.js";
+export { DEFAULT_API_BASE, DEFAULT_SOCKET_PATH, artifactUrl, normalizeBase, socketUrl } from "./urls.js";
 
 /** A refused request: `code` is the protocol's error code ("disconnected", "timeout" are ours). */
 export class TaskgateError extends Error {
@@ -26,9 +32,9 @@ export class TaskgateError extends Error {
   }
 }
 
-export function defaultUrl(location = globalThis.location) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/jobs/`;
+/** The ws(s):// URL of `socketPath` (default "/ws/jobs/") on this page's host. */
+export function defaultUrl(location = globalThis.location, socketPath = DEFAULT_SOCKET_PATH) {
+  return socketUrl(socketPath, location);
 }
 
 /**
@@ -41,7 +47,9 @@ export function defaultUrl(location = globalThis.location) {
  */
 export class TaskgateClient extends Emitter {
   constructor({
-    url = defaultUrl(),
+    apiBase = DEFAULT_API_BASE,
+    socketPath = DEFAULT_SOCKET_PATH,
+    url = defaultUrl(globalThis.location, socketPath),
     WebSocketImpl = globalThis.WebSocket,
     storage = new SessionJobs(),
     backoff = new Backoff(),
@@ -49,9 +57,11 @@ export class TaskgateClient extends Emitter {
     pongTimeout = 10_000,
     requestTimeout = 15_000,
     sseAfterFailures = 3,
-    http = globalThis.EventSource ? new HttpTransport() : null,
+    http = globalThis.EventSource ? new HttpTransport({ apiBase }) : null,
   } = {}) {
     super();
+    this.apiBase = normalizeBase(apiBase);
+    this.socketPath = socketPath;
     this.url = url;
     this.WebSocketImpl = WebSocketImpl;
     this.storage = storage;
@@ -81,8 +91,9 @@ export class TaskgateClient extends Emitter {
   #failedOpens = 0; // WebSocket attempts in a row that never opened
   #streams = new Map(); // job id -> SSE stream (transport "sse")
 
-  /** Open the socket (and keep it open until close()). */
+  /** Open the socket (and keep it open until close()); a no-op while already connected. */
   connect() {
+    if (!this.#stopped) return this;
     this.#stopped = false;
     globalThis.addEventListener?.("online", this.#onOnline);
     if (!this.socket) this.#open();
@@ -146,6 +157,11 @@ export class TaskgateClient extends Emitter {
     }
     if (this.status === "open") this.#send({ op: "cancel", job_id: jobId, ref: this.#ref("c") });
     else this.#cancels.add(jobId);
+  }
+
+  /** Where a job's file result is downloaded: `${apiBase}api/jobs/{id}/artifact`. */
+  artifactUrl(jobId) {
+    return artifactUrl(jobId, this.apiBase);
   }
 
   /** Stop watching a job and forget it (here and in sessionStorage). */

@@ -7,8 +7,10 @@ import { applyEvent, initialView, isTerminal } from "./sequence.js";
  * Events (each listener also gets the server event that caused it, where there is one):
  *   "event"      (event)              every event that changed the view, in seq order
  *   "state"      (state, previous)    queued / running / retrying / success / failure / cancelled
- *   "progress"   ({current, total, percent, message})
+ *   "progress"   ({current, total, percent, message, rate, eta})  percent / eta may be null
  *   "parts"      (parts)              a composite job's parts changed (see parts.js)
+ *   "stalled"    (since | null)       the job went silent (since: its last progress's time),
+ *                                     or reported again (null)
  *   "success"    (result)
  *   "failure"    ({type, message})
  *   "cancelled"  ()
@@ -43,12 +45,22 @@ export class JobHandle extends Emitter {
   get error() {
     return this.view.error;
   }
+  /** Running but silent: the ISO time of its last progress (null while it is not stalled). */
+  get stalledSince() {
+    return this.view.stalledSince ?? null;
+  }
   /** A composite job's parts (`null` for a single job). */
   get parts() {
     return this.view.parts;
   }
   get terminal() {
     return isTerminal(this.view.state);
+  }
+  /** Where the job's file result is downloaded, or null while its result names no file. */
+  get artifactUrl() {
+    const artifact = this.view.result?.artifact;
+    if (!artifact || typeof artifact !== "object" || typeof artifact.name !== "string") return null;
+    return this.client.artifactUrl?.(this.jobId) ?? null;
   }
 
   /** Ask the server to cancel the job (watchers then get "cancelled"). */
@@ -77,6 +89,9 @@ export class JobHandle extends Emitter {
       this.emit("progress", next.progress, event);
     }
     if (next.parts && next.parts !== previous.parts) this.emit("parts", next.parts, event);
+    if ((next.stalledSince ?? null) !== (previous.stalledSince ?? null)) {
+      this.emit("stalled", next.stalledSince ?? null, event);
+    }
     if (next.state !== previous.state) {
       if (next.state === "success") this.emit("success", next.result, event);
       if (next.state === "failure") this.emit("failure", next.error, event);

@@ -1,8 +1,15 @@
-// The live page at /: start jobs, one bar per job, a connection indicator.
+// The live page at / (or wherever the project mounts taskgate): start jobs, one bar per job,
+// a connection indicator. The template tells where the API and the socket are, on <html>:
+// data-taskgate-api (the API base, "/" when absent or empty) and data-taskgate-socket (the
+// WebSocket path, "/ws/jobs/" when absent or empty) and data-taskgate-user ("1" when the
+// visitor is signed in: then their jobs from every device are shown, see user-jobs.js).
 
 import { JobCard } from "./bars.js";
 import { TaskgateClient, TaskgateError } from "./client.js";
-import { readFields, renderFields } from "./form.js";
+import { clearFieldErrors, readFields, renderFields, setRichText, showFieldErrors } from "./form.js";
+import { setupNotifications } from "./notify.js";
+import { apiUrl, pageConfig } from "./urls.js";
+import { followUserJobs } from "./user-jobs.js";
 
 const STATUS_LABELS = {
   idle: "Not connected",
@@ -24,8 +31,10 @@ function showConnection({ status, retryIn }) {
   box.querySelector(".label").textContent = label;
 }
 
-async function loadJobTypes() {
-  const response = await fetch("/api/job-types", { headers: { Accept: "application/json" } });
+async function loadJobTypes(apiBase) {
+  const response = await fetch(apiUrl(apiBase, "job-types"), {
+    headers: { Accept: "application/json" },
+  });
   if (!response.ok) throw new Error(`job types: HTTP ${response.status}`);
   return (await response.json()).job_types;
 }
@@ -48,7 +57,7 @@ function setupForm(client, jobTypes) {
   if (preferred) select.value = preferred;
   const choose = () => {
     const type = byName.get(select.value);
-    $("#job-description").textContent = type?.description ?? "";
+    setRichText($("#job-description"), type?.description ?? "");
     renderFields(fieldset, type?.params ?? {});
     error.hidden = true;
   };
@@ -58,10 +67,15 @@ function setupForm(client, jobTypes) {
   $("#start-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     error.hidden = true;
+    clearFieldErrors(fieldset);
     button.disabled = true;
     try {
       await client.submit(select.value, readFields(fieldset));
     } catch (failure) {
+      // Field errors go next to their fields; the form-level error sums everything up
+      // (it is the alert a screen reader announces) and is where "params" and unknown
+      // fields are shown.
+      if (failure instanceof TaskgateError) showFieldErrors(fieldset, failure.details);
       error.hidden = false;
       error.textContent = describeRefusal(failure);
     } finally {
@@ -79,7 +93,8 @@ function describeRefusal(failure) {
 }
 
 function main() {
-  const client = new TaskgateClient();
+  const { apiBase, socketPath } = pageConfig(document.documentElement);
+  const client = new TaskgateClient({ apiBase, socketPath });
   const list = $("#job-list");
   const cards = new Map();
   const updateEmpty = () => {
@@ -101,10 +116,16 @@ function main() {
     for (const card of cards.values()) if (!card.handle.terminal) card.tick();
   }, 500);
   client.restore();
+  setupNotifications(client, {
+    box: $("#notify"),
+    toggle: $("#notify-toggle"),
+    note: $("#notify-note"),
+  });
   client.connect();
+  if (document.documentElement.dataset.taskgateUser === "1") followUserJobs(client, apiBase);
   // For the console and for tests: the client of this page.
   window.taskgate = client;
-  loadJobTypes()
+  loadJobTypes(apiBase)
     .then((types) => setupForm(client, types))
     .catch((failure) => {
       const error = $("#form-error");

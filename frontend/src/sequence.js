@@ -11,6 +11,7 @@ const EVENT_STATES = Object.freeze({
   queued: "queued",
   running: "running",
   progress: "running",
+  stalled: "running", // still running, but silent (see stalledSince)
   retrying: "retrying",
   success: "success",
   failure: "failure",
@@ -46,6 +47,7 @@ export function initialView(jobId, job = null) {
     error: null,
     ts: null,
     parts: null, // a composite job's parts (see parts.js), from progress events and snapshots
+    stalledSince: null, // running but silent: when it last reported progress (ISO time)
   };
 }
 
@@ -67,11 +69,15 @@ export function applyEvent(view, event) {
     next.result = event.result ?? null;
     next.error = event.error ?? null;
     next.parts = Array.isArray(event.parts) ? event.parts : view.parts;
+    next.stalledSince = event.state === "running" ? (event.stalled_since ?? null) : null;
     return next;
   }
   const state = EVENT_STATES[event.event];
   if (state === undefined) return null;
   next.state = state;
+  // A stall lasts until the job's next state: its next progress, or its end.
+  next.stalledSince = event.event === "stalled" ? (event.stalled_since ?? null) : null;
+  if (event.event === "stalled" && event.progress) next.progress = event.progress;
   if (event.event === "progress" && event.progress) next.progress = event.progress;
   if (event.event === "progress" && Array.isArray(event.parts)) next.parts = event.parts;
   if (event.event === "success") next.result = event.result ?? null;

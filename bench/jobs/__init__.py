@@ -1,0 +1,1 @@
+"""Jobs the benchmark's real workers run (``TASKGATE_JOB_MODULES=bench.jobs.ticker``)."""

@@ -1,0 +1,1 @@
+"""Identity: principals, API tokens, the socket's token middleware, origins, HTTP callers."""

@@ -1,0 +1,1 @@
+"""``taskgate manage <command>`` (or ``manage.py <command>`` in a project)."""

@@ -1,0 +1,1 @@
+"""The database tables of the app taskgate (job rows, API tokens)."""

@@ -1,0 +1,82 @@
+"""What the gateway keeps in its database: every dispatched job, and API tokens.
+
+Live state stays in Redis (the result backend and the gateway's record there, both expiring
+with the results); these rows outlive it, so the gateway can tell a job that expired from
+one that never existed, and list a principal's jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, models
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Writing a job's end rides out a database that is away for a few seconds (a restart, a
+# failover): 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s between six attempts, each on a new connection.
+END_WRITE_ATTEMPTS = 6
+END_WRITE_FIRST_DELAY = 0.2
+
+
+class Job(models.Model):
+    """One dispatched job. ``owner`` is the :class:`~taskgate.auth.principal.Principal`'s owner."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    job = models.CharField(max_length=200)
+    params = models.JSONField(default=dict)
+    owner = models.CharField(max_length=200)
+    created = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created"], name="job_owner_created")]
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.id}"
+
+
+def mark_finished(job_id: str, state: str, when: datetime | None = None) -> bool:
+    """Record a job's end state once (the first writer wins). Sync: for workers and threads.
+
+    Nothing else would write this end later, so a database that cannot be reached is tried
+    again (:data:`END_WRITE_ATTEMPTS`, backing off) before the error is raised."""
+    when = when or timezone.now()
+    delay = END_WRITE_FIRST_DELAY
+    for attempt in range(1, END_WRITE_ATTEMPTS + 1):
+        try:
+            updated = Job.objects.filter(id=job_id, finished__isnull=True).update(
+                finished=when, state=state
+            )
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == END_WRITE_ATTEMPTS:
+                raise
+            logger.warning(
+                "job=%s could not record its end (%s), attempt %d: %s", job_id, state, attempt, exc
+            )
+            connection.close()  # a cut connection is never usable again
+            time.sleep(delay)
+            delay *= 2
+        else:
+            return updated > 0
+    raise AssertionError("unreachable")
+
+
+class ApiToken(models.Model):
+    """An API token for scripts. Only a SHA-256 digest of the secret is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(default=timezone.now)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"

@@ -1,0 +1,1 @@
+"""Health checks (``/healthz``, ``/readyz``) and Prometheus metrics (``/metrics``)."""

@@ -1,0 +1,1 @@
+"""The v1 wire contract: requests, error and close codes, refusals."""

@@ -1,1 +1,0 @@
-"""taskgate's worker side: the Celery app, the job registry, progress reporting and the jobs."""

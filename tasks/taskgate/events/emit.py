@@ -1,0 +1,180 @@
+"""Record a job's state change in the result backend, then signal its watchers.
+
+Order matters: the state is stored first and pushed second, so a watcher that gets the push
+and then reads a snapshot never sees an older state than the push announced. Running and
+progress states are stored in one round trip that also allocates their seq, and never over
+an end state (:data:`_STORE_UNLESS_ENDED`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Task
+from celery.app.task import Context
+from redis.commands.core import Script
+
+from taskgate.config import telemetry
+from taskgate.config.celery_app import result_ttl
+from taskgate.contract.keys import RUNNING_KEY, progress_key, seq_key
+from taskgate.contract.wire import JsonObject, dumps, now_ts
+from taskgate.events import stage_times
+from taskgate.events.layer_pipeline import SEQ_MARK
+from taskgate.events.publisher import publisher
+from taskgate.events.redis_client import result_redis
+
+logger = logging.getLogger(__name__)
+
+
+class SeqCounter:
+    """The per-job sequence counter in Redis."""
+
+    def next(self, job_id: str) -> int:
+        """Allocate the next seq of a non-terminal event Celery stores itself (a retry)."""
+        pipe = result_redis().pipeline(transaction=True)
+        pipe.incr(seq_key(job_id))
+        pipe.expire(seq_key(job_id), result_ttl())
+        return int(pipe.execute()[0])
+
+    def terminal(self, job_id: str) -> int:
+        """The seq of the job's terminal event: one past the last non-terminal one (and the
+        job leaves the running set)."""
+        pipe = result_redis().pipeline(transaction=False)
+        pipe.get(seq_key(job_id))
+        pipe.zrem(RUNNING_KEY, job_id)
+        raw = pipe.execute()[0]
+        return (int(raw) if raw is not None else 0) + 1
+
+
+counter = SeqCounter()
+
+
+# A running/progress state, stored in one round trip unless the job has already ended: a
+# worker that was paused past its lease (the gateway settled the job as lost), or progress
+# still pending when a plain task returned, must never change an end state.
+# KEYS: meta, seq, progress, the running set. ARGV: the meta before and after its seq, ttl,
+# progress or '', the job id when it starts running (else ''); then, when the script pushes
+# the event itself (a DirectRoute: one round trip, stored before published), the layer's
+# channel and its message before and after the packed seq (0xcf and 8 bytes, big-endian).
+_STORE_UNLESS_ENDED = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, meta = pcall(cjson.decode, current)
+  if ok and type(meta) == 'table' and
+     (meta.status == 'SUCCESS' or meta.status == 'FAILURE' or meta.status == 'REVOKED') then
+    return 0
+  end
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1] .. seq .. ARGV[2], 'EX', ARGV[3])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], redis.call('TIME')[1], ARGV[5]) end
+if ARGV[6] then
+  local packed, rest = {}, seq
+  for i = 8, 1, -1 do packed[i] = rest % 256; rest = math.floor(rest / 256) end
+  redis.call('PUBLISH', ARGV[6], ARGV[7] .. string.char(207, unpack(packed)) .. ARGV[8])
+end
+return seq
+"""
+# Stands for the seq in the encoded meta until the script knows it (a number no seq reaches).
+_SEQ_MARK = -735_109_346_827_501
+
+
+@telemetry.traced("taskgate.store_and_push", lambda task, request, state, **_: state.lower())
+def store_and_emit(
+    task: Task[Any, Any],
+    request: Context,
+    state: str,
+    *,
+    progress: JsonObject | None = None,
+) -> int:
+    """Store a running/progress state with its seq and ts, then push it. Returns the seq, or
+    0 when the job had already ended (nothing is stored or pushed then).
+
+    ``request`` is the job's Celery request, captured on the job's own thread (Celery keeps
+    it thread-local, and a coalescing timer may call this from another thread).
+    """
+    job_id = str(request.id)
+    ts = now_ts()
+    worker = str(request.hostname) if getattr(request, "hostname", None) else None
+    backend: Any = task.backend
+    meta = backend._get_result_meta(
+        result={"seq": _SEQ_MARK, "ts": ts, "worker": worker, "progress": progress},
+        state=state,
+        traceback=None,
+        request=request,
+    )
+    meta["task_id"] = job_id
+    before, mark, after = str(backend.encode(meta)).partition(str(_SEQ_MARK))
+    if not mark:
+        raise ValueError("the encoded meta lost its seq")
+    keys = [backend.get_key_for_task(job_id), seq_key(job_id), progress_key(job_id), RUNNING_KEY]
+    last = dumps(progress) if progress is not None else ""
+    started = job_id if state == "STARTED" else ""
+    args: list[str | int | bytes] = [before, after, result_ttl(), last, started]
+    event: JsonObject = {"event": "progress" if progress is not None else "running"}
+    event.update(job_id=job_id, seq=SEQ_MARK, ts=ts)
+    telemetry.inject(event)  # the gateway's delivery span joins this one
+    if progress is not None:
+        event["progress"] = progress
+    elif worker:
+        event["worker"] = worker
+    route = publisher.route()
+    packed = route.split(event) if route is not None else None
+    if route is not None and packed is not None:
+        args += [route.channel(job_id), *packed]
+    sent = time.time()
+    seq = int(_store_script()(keys, args, client=result_redis()))
+    if seq == 0:
+        logger.info("job=%s state=%s discarded: the job has already ended", job_id, state.lower())
+        return 0
+    event["seq"] = seq
+    if progress is not None:
+        logger.debug(
+            "job=%s state=progress seq=%d percent=%s", job_id, seq, progress.get("percent")
+        )
+    else:
+        logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, worker)
+    if packed is None:
+        publisher.publish(job_id, event)
+    if stage_times.active():
+        # Sent to Redis, and its answer back (pushed already, when the script pushed).
+        stage_times.mark("stored", job_id, seq, sent, time.time())
+        if packed is not None:
+            stage_times.mark("published", job_id, seq, sent)
+    return seq
+
+
+_script: Script | None = None
+
+
+def _store_script() -> Script:
+    """The store script, sent by its digest (EVALSHA; loaded again when Redis lost it)."""
+    global _script
+    if _script is None:
+        _script = result_redis().register_script(_STORE_UNLESS_ENDED)
+    return _script
+
+
+@telemetry.traced("taskgate.store_and_push", lambda job_id, name, **_: name)
+def emit_stored(job_id: str, name: str, *, terminal: bool, **fields: Any) -> int:
+    """Push an event for a state Celery itself has already stored (retry, end states)."""
+    seq = counter.terminal(job_id) if terminal else counter.next(job_id)
+    event: JsonObject = {"event": name, "job_id": job_id, "seq": seq, "ts": now_ts(), **fields}
+    telemetry.inject(event)
+    logger.info("job=%s state=%s seq=%d", job_id, name, seq)
+    if not terminal:
+        # A retry: what this job's next run stores may be pushed by the store script, on
+        # the job's thread; it must not overtake this event.
+        publisher.publish(job_id, event)
+        publisher.flush()
+        return seq
+    # Not flushed here: the job's thread need not wait for Redis, and ends of jobs that
+    # finish together go out in one round trip. A process that exits (recycled or stopped)
+    # flushes first (tasks/signals.py); one killed outright leaves the stored end state to
+    # the gateway's fallback poll.
+    publisher.publish(job_id, event)
+    return seq

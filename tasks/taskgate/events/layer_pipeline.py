@@ -1,0 +1,169 @@
+"""Many ``group_send``s in one Redis round trip: the one module built on channels-redis internals.
+
+With channels-redis's pub/sub layer, ``group_send`` is one ``PUBLISH`` of the serialized
+message on the group's Redis channel, and the layer sends them one at a time (a lock per
+shard). :class:`BatchSender` sends the same ``PUBLISH``es, named and serialized by the layer
+itself, in one pipeline per shard. To do so it uses private members of channels-redis
+(:data:`REQUIRED`); :func:`pipelining_supported` checks them once, and if the installed
+version lacks one it logs one warning naming it, and every event goes through the public
+``group_send`` instead (correct, one round trip per event). pyproject bounds channels-redis
+to the minor version this was tested with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels_redis import pubsub
+from channels_redis.utils import decode_hosts
+
+from taskgate.contract.keys import group_name
+from taskgate.contract.wire import JsonObject
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 5.0
+
+# (class, member) pairs this module relies on; all private but ``serialize``.
+REQUIRED: tuple[tuple[type, str], ...] = (
+    (pubsub.RedisPubSubChannelLayer, "_get_layer"),
+    (pubsub.RedisPubSubChannelLayer, "serialize"),
+    (pubsub.RedisPubSubLoopLayer, "_get_group_channel_name"),
+    (pubsub.RedisPubSubLoopLayer, "_get_shard"),
+    (pubsub.RedisSingleShardConnection, "_ensure_redis"),
+)
+
+
+def missing_members(required: tuple[tuple[type, str], ...] = REQUIRED) -> list[str]:
+    """What :class:`BatchSender` needs that the installed channels-redis does not have."""
+    return [f"{cls.__name__}.{name}" for cls, name in required if not hasattr(cls, name)]
+
+
+@functools.cache
+def pipelining_supported() -> bool:
+    """Whether the installed channels-redis has what :class:`BatchSender` pipelines with."""
+    missing = missing_members()
+    if missing:
+        logger.warning(
+            "channels-redis %s lacks %s: events are sent one group_send at a time "
+            "(slower, still correct); taskgate was tested with channels-redis 4.3",
+            getattr(pubsub, "__version__", "?"),
+            ", ".join(missing),
+        )
+        return False
+    return True
+
+
+class BatchSender:
+    """Sends batches of job events to their groups; ``on_failure(count)`` counts lost pushes."""
+
+    def __init__(self, layer: Any, on_failure: Callable[[int], None]) -> None:
+        self._layer = layer
+        self._on_failure = on_failure
+        self._pipelined = isinstance(layer, pubsub.RedisPubSubChannelLayer) and (
+            pipelining_supported()
+        )
+
+    async def send(self, batch: list[tuple[str, JsonObject]]) -> None:
+        try:
+            if self._pipelined:
+                await asyncio.wait_for(self._publish_pipelined(batch), SEND_TIMEOUT)
+            else:
+                for job_id, event in batch:
+                    await asyncio.wait_for(
+                        self._layer.group_send(group_name(job_id), _message(event)), SEND_TIMEOUT
+                    )
+        except Exception as exc:
+            # At-most-once by design: the gateway's fallback poll repairs a lost push.
+            self._on_failure(len(batch))
+            logger.warning("push of %d events failed: %r", len(batch), exc)
+
+    async def _publish_pipelined(self, batch: list[tuple[str, JsonObject]]) -> None:
+        layer = self._layer._get_layer()  # the layer of this event loop
+        pipes: dict[Any, Any] = {}  # shard -> its pipeline
+        for job_id, event in batch:
+            channel = layer._get_group_channel_name(group_name(job_id))
+            shard = layer._get_shard(channel)
+            if shard not in pipes:
+                shard._ensure_redis()
+                pipes[shard] = shard._redis.pipeline(transaction=False)
+            pipes[shard].publish(channel, self._layer.serialize(_message(event)))
+        for pipe in pipes.values():
+            await pipe.execute()
+
+
+def _message(event: JsonObject) -> JsonObject:
+    return {"type": "job.event", "event": event}
+
+
+# A seq of this size is packed by msgpack as ``0xcf`` and 8 bytes, the form the store
+# script writes the real seq in (a decoder takes a uint64 of any value).
+_PACKED_SEQ_MARK = 0xF3A1_5EC0_D2B7_4E19
+_PACKED_MARK = b"\xcf" + _PACKED_SEQ_MARK.to_bytes(8, "big")
+
+
+class DirectRoute:
+    """How the store script itself publishes an event as the layer would (one round trip).
+
+    Only made (:func:`direct_route`) where that is the same message on the same server: a
+    pub/sub layer with one host, the result backend's Redis, no encryption and no random
+    prefix. Pub/sub channels are the same in every database of a server.
+    """
+
+    def __init__(self, layer: Any) -> None:
+        self._layer = layer
+        self._prefix = str(layer._kwargs.get("prefix", "asgi"))
+
+    def channel(self, job_id: str) -> str:
+        holder = _Prefixed(self._prefix)
+        return str(pubsub.RedisPubSubLoopLayer._get_group_channel_name(holder, group_name(job_id)))
+
+    def split(self, event: JsonObject) -> tuple[bytes, bytes] | None:
+        """The layer's message for ``event`` (whose seq is :data:`SEQ_MARK`), split where the
+        packed seq goes; None if the serializer did not pack it plainly."""
+        raw = bytes(self._layer.serialize(_message(event)))
+        if raw.count(_PACKED_MARK) != 1:
+            return None
+        before, _, after = raw.partition(_PACKED_MARK)
+        return before, after
+
+
+SEQ_MARK = _PACKED_SEQ_MARK
+
+
+class _Prefixed:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+
+def direct_route(layer: Any, result_host: tuple[str, int] | None) -> DirectRoute | None:
+    """A :class:`DirectRoute` if ``layer`` publishes on ``result_host`` exactly as the store
+    script can; else None (events then go through the publisher thread)."""
+    if result_host is None or not isinstance(layer, pubsub.RedisPubSubChannelLayer):
+        return None
+    if missing_members(((pubsub.RedisPubSubLoopLayer, "_get_group_channel_name"),)):
+        return None
+    serializer = getattr(layer, "_serializer", None)
+    if getattr(serializer, "crypter", True) or getattr(serializer, "random_prefix_length", 1):
+        return None
+    hosts = decode_hosts(layer._kwargs.get("hosts") or layer._args[:1] or None)
+    if len(hosts) != 1 or "address" not in hosts[0]:
+        return None
+    address = urlsplit(str(hosts[0]["address"]))
+    if address.scheme not in ("redis", "rediss") or not address.hostname:
+        return None
+    if (_loopback(address.hostname), address.port or 6379) != (
+        _loopback(result_host[0]),
+        result_host[1],
+    ):
+        return None
+    return DirectRoute(layer)
+
+
+def _loopback(host: str) -> str:
+    return "127.0.0.1" if host in ("localhost", "::1", "127.0.0.1") else host

@@ -1,0 +1,68 @@
+"""The modules built on private members of uvicorn and channels-redis check them.
+
+On the versions pyproject allows, nothing is missing (a release that renames one fails
+here, loudly, instead of quietly sending every frame the slow way or every push through the
+fallback poll). Against a class that lacks the members, each check names what is missing.
+"""
+
+from __future__ import annotations
+
+from channels_redis import pubsub
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from taskgate.events import layer_pipeline
+from taskgate.serve import uvicorn_http, uvicorn_members, uvicorn_websocket
+
+
+def test_the_installed_uvicorn_has_what_the_direct_writes_use() -> None:
+    assert uvicorn_websocket.missing_members(WebSocketsSansIOProtocol) == []
+    assert uvicorn_websocket.direct_writes_supported()
+    assert uvicorn_websocket.light_inbox_supported()
+
+
+def test_a_uvicorn_that_uses_more_of_its_queue_keeps_asyncios_own() -> None:
+    class Drains(WebSocketsSansIOProtocol):
+        def drain(self) -> None:
+            self.queue.get_nowait()
+
+    assert not uvicorn_websocket.light_inbox_supported(Drains)
+
+
+def test_a_uvicorn_without_those_members_is_named_member_by_member() -> None:
+    class Renamed(WebSocketsSansIOProtocol):
+        handle_connect = None  # type: ignore[assignment]
+
+    stripped = type("Stripped", (), {"send": lambda self: None})
+    assert uvicorn_websocket.missing_members(Renamed) == ["handle_connect"]
+    missing = uvicorn_websocket.missing_members(stripped)
+    assert "writable" in missing
+    assert "handle_parser_exception" in missing
+    assert "send" not in missing
+
+
+def test_the_installed_uvicorn_has_what_the_connection_limits_use() -> None:
+    assert (
+        uvicorn_members.missing_members(
+            HttpToolsProtocol, uvicorn_http.REQUIRED_METHODS, uvicorn_http.REQUIRED_ATTRIBUTES
+        )
+        == []
+    )
+    assert uvicorn_http.connection_limits_supported()
+    stripped = type("Stripped", (), {"connection_made": lambda self: None})
+    missing = uvicorn_members.missing_members(
+        stripped, uvicorn_http.REQUIRED_METHODS, uvicorn_http.REQUIRED_ATTRIBUTES
+    )
+    assert "on_headers_complete" in missing
+    assert "transport" in missing
+    assert "connection_made" not in missing
+
+
+def test_the_installed_channels_redis_has_what_the_pipeline_uses() -> None:
+    assert layer_pipeline.missing_members() == []
+    assert layer_pipeline.pipelining_supported()
+
+
+def test_a_channels_redis_without_those_members_is_named() -> None:
+    gone = ((pubsub.RedisPubSubLoopLayer, "_get_shard_renamed"),)
+    assert layer_pipeline.missing_members(gone) == ["RedisPubSubLoopLayer._get_shard_renamed"]
