@@ -108,9 +108,14 @@ class EventStream:
         keepalive = get_config().sse_keepalive
         self.started = True
         try:
-            while True:
+            while not self.stopped:
                 try:
-                    frame = await asyncio.wait_for(self.frames.get(), keepalive)
+                    # Not asyncio.wait_for: on Python 3.11 it swallows the cancel Django
+                    # sends when the client goes away if a frame arrives at that moment, and
+                    # uvicorn's send() to a gone client returns quietly, so the stream would
+                    # go on, unseen, until its job ended.
+                    async with asyncio.timeout(keepalive):
+                        frame = await self.frames.get()
                 except TimeoutError:
                     if self.closed:
                         return

@@ -175,7 +175,8 @@ async def _layer_round_trip(step_seconds: float) -> None:
     finally:
         flush = getattr(layer, "flush", None)
         if flush is not None:
-            await asyncio.wait_for(flush(), step_seconds)
+            async with asyncio.timeout(step_seconds):
+                await flush()
 
 
 def check_channel_layer(timeout: float) -> Finding:

@@ -57,7 +57,8 @@ class FallbackPoller:
         next_sweep = time.monotonic() + get_config().lease_seconds
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._hub.layer_changed.wait(), self.interval())
+                async with asyncio.timeout(self.interval()):
+                    await self._hub.layer_changed.wait()
             self._hub.layer_changed.clear()
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + get_config().lease_seconds

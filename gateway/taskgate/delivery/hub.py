@@ -181,10 +181,10 @@ class Hub:
         try:
             channel = await self._ensure_channel()
             self.start()
-            await asyncio.wait_for(
-                self._layer.send(channel, {"type": "taskgate.probe", "nonce": nonce}), PROBE_TIMEOUT
-            )
-            await asyncio.wait_for(waiter, PROBE_TIMEOUT)
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self._layer.send(channel, {"type": "taskgate.probe", "nonce": nonce})
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await waiter
             ok = True
         except Exception as exc:
             logger.debug("layer probe failed: %r", exc)

@@ -258,7 +258,8 @@ class Watcher:
         if data is None or self._write_now(data):
             return
         try:
-            await asyncio.wait_for(self._send(data.decode()), self._send_timeout)
+            async with asyncio.timeout(self._send_timeout):
+                await self._send(data.decode())
         except TimeoutError:
             logger.warning("client did not read for %.1fs: closing it", self._send_timeout)
             DROPPED.labels("send_timeout").inc()

@@ -35,7 +35,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 
 async def _check_redis() -> str | None:
     try:
-        await asyncio.wait_for(get_runtime().store.client.ping(), CHECK_TIMEOUT)
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await get_runtime().store.client.ping()
     except Exception as exc:
         return f"result backend unreachable: {exc!r}"
     return None
@@ -48,7 +49,8 @@ def _broker_ping() -> None:
 
 async def _check_broker() -> str | None:
     try:
-        await asyncio.wait_for(asyncio.to_thread(_broker_ping), CHECK_TIMEOUT + 1)
+        async with asyncio.timeout(CHECK_TIMEOUT + 1):
+            await asyncio.to_thread(_broker_ping)
     except Exception as exc:
         return f"broker unreachable: {exc!r}"
     return None
@@ -60,12 +62,15 @@ async def layer_round_trip(layer: Any, label: str, step_seconds: float) -> None:
     Each of the three steps (new channel, send, receive) gets ``step_seconds``.
     """
     timeout = step_seconds
-    channel = await asyncio.wait_for(layer.new_channel(f"{label}."), timeout)
+    async with asyncio.timeout(timeout):
+        channel = await layer.new_channel(f"{label}.")
     nonce = uuid.uuid4().hex
     receiver = asyncio.ensure_future(layer.receive(channel))
     try:
-        await asyncio.wait_for(layer.send(channel, {"type": label, "nonce": nonce}), timeout)
-        message = await asyncio.wait_for(asyncio.shield(receiver), timeout)
+        async with asyncio.timeout(timeout):
+            await layer.send(channel, {"type": label, "nonce": nonce})
+        async with asyncio.timeout(timeout):
+            message = await asyncio.shield(receiver)
     finally:
         receiver.cancel()
     if message.get("nonce") != nonce:

@@ -55,7 +55,8 @@ class BodyLimit:
             await _refuse(send, 413, ErrorCode.TOO_LARGE, f"bodies are limited to {limit} bytes")
             return
         try:
-            first = await asyncio.wait_for(_read_body(receive, limit), config.body_timeout)
+            async with asyncio.timeout(config.body_timeout):
+                first = await _read_body(receive, limit)
         except TimeoutError:
             await _refuse(
                 send,

@@ -72,12 +72,12 @@ class BatchSender:
     async def send(self, batch: list[tuple[str, JsonObject]]) -> None:
         try:
             if self._pipelined:
-                await asyncio.wait_for(self._publish_pipelined(batch), SEND_TIMEOUT)
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self._publish_pipelined(batch)
             else:
                 for job_id, event in batch:
-                    await asyncio.wait_for(
-                        self._layer.group_send(group_name(job_id), _message(event)), SEND_TIMEOUT
-                    )
+                    async with asyncio.timeout(SEND_TIMEOUT):
+                        await self._layer.group_send(group_name(job_id), _message(event))
         except Exception as exc:
             # At-most-once by design: the gateway's fallback poll repairs a lost push.
             self._on_failure(len(batch))
