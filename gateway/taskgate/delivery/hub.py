@@ -2,7 +2,10 @@
 
 Each gateway process has one channel in the layer. When the first local socket watches a job,
 the hub adds that channel to the job's group; every event the worker sends to the group
-arrives here once per process and is handed to each local watcher in memory. The hub also
+arrives here once per process and is handed to each local watcher in memory. With a plain
+pub/sub layer on one Redis the hub holds the subscriptions itself, on a connection of its own
+(taskgate.delivery.subscriber), and reads them without the layer's reader task and queues;
+with any other layer it joins groups and receives through the layer. The hub also
 tracks whether the layer is reachable (failed joins, failed receives, and a round-trip
 probe the fallback loop runs), so the fallback can speed up while pushes cannot arrive.
 """
@@ -19,13 +22,15 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from taskgate.config import telemetry
+from taskgate.config import get_config, telemetry
 from taskgate.contract.keys import group_name
 from taskgate.contract.wire import JsonObject, encode_frame
 from taskgate.counters import observe_delay
 from taskgate.delivery.stream_caps import StreamCaps
+from taskgate.delivery.subscriber import Subscriber
 from taskgate.delivery.watcher import Watcher
 from taskgate.events import stage_times
+from taskgate.events.layer_pipeline import group_channel, layer_prefix, plain_pubsub_address
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ class Hub:
         self.layer_ok = True
         self.layer_changed = asyncio.Event()
         self._layer: Any = get_channel_layer()
+        self._subscriber = self._own_subscriber()
         self._channel: str | None = None
         self._joined: set[str] = set()
         self._probes: dict[str, asyncio.Future[None]] = {}
@@ -123,10 +129,12 @@ class Hub:
 
     # --- the layer -----------------------------------------------------------------------
     def start(self) -> None:
-        if self._receiver is None:
+        if self._receiver is None and self._subscriber is None:
             self._receiver = asyncio.get_running_loop().create_task(self._receive_loop())
 
     async def stop(self) -> None:
+        if self._subscriber is not None:
+            self._subscriber.close()
         if self._receiver is not None:
             self._receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -142,9 +150,34 @@ class Hub:
                 logger.warning("channel layer unreachable: the fallback poll takes over")
             self.layer_changed.set()
 
+    def _own_subscriber(self) -> Subscriber | None:
+        address = plain_pubsub_address(self._layer)
+        if address is None:
+            logger.debug("pushes are read through the channel layer's own receive")
+            return None
+        logger.debug("pushes are read on the hub's own pub/sub connection to %s", address.hostname)
+        return Subscriber(
+            address,
+            self._on_pushed,
+            self._on_subscriber_lost,
+            get_config().redis_connect_timeout,
+        )
+
+    def _on_pushed(self, data: bytes) -> None:
+        self._dispatch(self._layer.deserialize(data))
+
+    def _on_subscriber_lost(self, exc: Exception | None) -> None:
+        logger.warning("pub/sub connection lost: %r", exc)
+        self._set_layer_ok(False)
+
     async def _ensure_channel(self) -> str:
         if self._channel is None:
-            self._channel = await self._layer.new_channel("gateway.")
+            if self._subscriber is None:
+                self._channel = await self._layer.new_channel("gateway.")
+            else:
+                channel = f"{layer_prefix(self._layer)}gateway.{uuid.uuid4().hex}"
+                await self._subscriber.subscribe(channel)
+                self._channel = channel
         return self._channel
 
     async def _join(self, job_id: str) -> None:
@@ -152,7 +185,10 @@ class Hub:
             return
         try:
             channel = await self._ensure_channel()
-            await self._layer.group_add(group_name(job_id), channel)
+            if self._subscriber is None:
+                await self._layer.group_add(group_name(job_id), channel)
+            else:
+                await self._subscriber.subscribe(group_channel(layer_prefix(self._layer), job_id))
         except Exception as exc:
             logger.warning("could not join the group of job %s: %r", job_id, exc)
             self._set_layer_ok(False)
@@ -163,6 +199,9 @@ class Hub:
         if job_id not in self._joined:
             return
         self._joined.discard(job_id)
+        if self._subscriber is not None:
+            self._subscriber.unsubscribe(group_channel(layer_prefix(self._layer), job_id))
+            return
         try:
             await self._layer.group_discard(group_name(job_id), await self._ensure_channel())
         except Exception as exc:
@@ -179,6 +218,8 @@ class Hub:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._probes[nonce] = waiter
         try:
+            if self._subscriber is not None:
+                await self._subscriber.connect()  # again if it was lost, with every channel
             channel = await self._ensure_channel()
             self.start()
             async with asyncio.timeout(PROBE_TIMEOUT):

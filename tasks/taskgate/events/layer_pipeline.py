@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from channels_redis import pubsub
 from channels_redis.utils import decode_hosts
@@ -117,11 +117,10 @@ class DirectRoute:
 
     def __init__(self, layer: Any) -> None:
         self._layer = layer
-        self._prefix = str(layer._kwargs.get("prefix", "asgi"))
+        self._prefix = layer_prefix(layer)
 
     def channel(self, job_id: str) -> str:
-        holder = _Prefixed(self._prefix)
-        return str(pubsub.RedisPubSubLoopLayer._get_group_channel_name(holder, group_name(job_id)))
+        return group_channel(self._prefix, job_id)
 
     def split(self, event: JsonObject) -> tuple[bytes, bytes] | None:
         """The layer's message for ``event`` (whose seq is :data:`SEQ_MARK`), split where the
@@ -141,10 +140,13 @@ class _Prefixed:
         self.prefix = prefix
 
 
-def direct_route(layer: Any, result_host: tuple[str, int] | None) -> DirectRoute | None:
-    """A :class:`DirectRoute` if ``layer`` publishes on ``result_host`` exactly as the store
-    script can; else None (events then go through the publisher thread)."""
-    if result_host is None or not isinstance(layer, pubsub.RedisPubSubChannelLayer):
+def plain_pubsub_address(layer: Any) -> SplitResult | None:
+    """The one Redis (a ``redis://`` URL) of a channels-redis pub/sub layer whose messages
+    are plain (no encryption, no random prefix); None for any other layer or set-up.
+
+    Where this holds, a message on a group's channel can be made (the store script) and read
+    (the gateway's own subscriber) without the layer, and be the same message."""
+    if not isinstance(layer, pubsub.RedisPubSubChannelLayer):
         return None
     if missing_members(((pubsub.RedisPubSubLoopLayer, "_get_group_channel_name"),)):
         return None
@@ -156,6 +158,26 @@ def direct_route(layer: Any, result_host: tuple[str, int] | None) -> DirectRoute
         return None
     address = urlsplit(str(hosts[0]["address"]))
     if address.scheme not in ("redis", "rediss") or not address.hostname:
+        return None
+    return address
+
+
+def layer_prefix(layer: Any) -> str:
+    """The prefix of the layer's channel names."""
+    return str(layer._kwargs.get("prefix", "asgi"))
+
+
+def group_channel(prefix: str, job_id: str) -> str:
+    """The Redis channel of a job's group, named by channels-redis' own method."""
+    holder = _Prefixed(prefix)
+    return str(pubsub.RedisPubSubLoopLayer._get_group_channel_name(holder, group_name(job_id)))
+
+
+def direct_route(layer: Any, result_host: tuple[str, int] | None) -> DirectRoute | None:
+    """A :class:`DirectRoute` if ``layer`` publishes on ``result_host`` exactly as the store
+    script can; else None (events then go through the publisher thread)."""
+    address = plain_pubsub_address(layer)
+    if result_host is None or address is None or address.hostname is None:
         return None
     if (_loopback(address.hostname), address.port or 6379) != (
         _loopback(result_host[0]),
