@@ -1,4 +1,4 @@
-"""Real workers, side by side: taskgate (before and after the direct push) and the peers.
+"""Real workers, side by side: taskgate (before and after this work on its path) and the peers.
 
 Every variant runs the same jobs (count, steps, pace) through real ``celery worker``
 processes (prefork, one pool process per job) and real sockets: taskgate's
@@ -169,6 +169,7 @@ async def run_taskgate(env: BenchEnv, load: Load, direct: bool) -> Result:
         PYTHONPATH=str(ROOT),
         TASKGATE_BENCH_STAGES_DIR=str(trace_dir),
         TASKGATE_DIRECT_PUSH="1" if direct else "0",
+        TASKGATE_OWN_SUBSCRIBER="1" if direct else "0",
         TASKGATE_MAX_CONNECTIONS_PER_ADDRESS="1000000",
     )
     try:

@@ -151,7 +151,7 @@ class Hub:
             self.layer_changed.set()
 
     def _own_subscriber(self) -> Subscriber | None:
-        address = plain_pubsub_address(self._layer)
+        address = plain_pubsub_address(self._layer) if get_config().own_subscriber else None
         if address is None:
             logger.debug("pushes are read through the channel layer's own receive")
             return None

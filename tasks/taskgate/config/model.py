@@ -249,6 +249,12 @@ class Config:
         "round trip, when the channel layer is a pub/sub layer on the result backend's Redis "
         "(off: a publisher thread sends it after the store)",
     )
+    own_subscriber: bool = setting(
+        "TASKGATE_OWN_SUBSCRIBER",
+        True,
+        "the gateway reads pushed events on a pub/sub connection of its own when the channel "
+        "layer is a plain pub/sub layer on one Redis (off: through the layer's receive)",
+    )
     bench_stages_dir: str = setting(
         "TASKGATE_BENCH_STAGES_DIR",
         "",
