@@ -82,9 +82,9 @@ def _response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     raise AssertionError(f"the connection closed without a whole response: {data!r}")
 
 
-def _healthz_ms(gateway: Gateway) -> float:
+def _healthz_ms(gateway: Gateway, timeout: float = 5.0) -> float:
     started = time.perf_counter()
-    status, _, _ = http_get(f"{gateway.http}/healthz")
+    status, _, _ = http_get(f"{gateway.http}/healthz", timeout=timeout)
     assert status == 200
     return (time.perf_counter() - started) * 1000
 
@@ -324,8 +324,13 @@ def test_1500_event_streams_open_fast_leave_others_served_and_leak_nothing(
         done = threading.Event()
 
         def ping() -> None:
+            # Measured, not asserted: on two loaded cores one answer may take seconds (SSE
+            # is the heavy path), so a slow one is waited for and counted, never a failure.
             while not done.is_set():
-                pings.append(_healthz_ms(gateway))
+                try:
+                    pings.append(_healthz_ms(gateway, timeout=60))
+                except OSError:
+                    pings.append(60_000.0)
                 time.sleep(0.05)
 
         pinger = threading.Thread(target=ping)
