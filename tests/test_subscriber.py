@@ -56,7 +56,13 @@ def test_a_subscribe_is_in_effect_when_it_returns_and_messages_keep_their_order(
     async def run() -> None:
         inbox = Inbox()
         subscriber = _subscriber(private_redis.url, inbox)
-        await subscriber.subscribe("t.order")
+        await subscriber.connect()
+        client.client_pause(1000, all=True)  # Redis holds every command for a second
+        pending = asyncio.ensure_future(subscriber.subscribe("t.order"))
+        await asyncio.sleep(0.3)
+        assert not pending.done()  # it waits for Redis's confirmation, not only the write
+        client.client_unpause()
+        await pending
         # Confirmed by Redis before it returned: a publish right after reaches it.
         assert client.publish("t.order", b"first") == 1
         pipe = client.pipeline(transaction=False)

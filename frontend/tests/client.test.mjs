@@ -5,37 +5,8 @@ import { test } from "node:test";
 
 import { TaskgateClient } from "../src/client.js";
 import { SessionJobs } from "../src/session-jobs.js";
+import { socketClass } from "./fake-socket.mjs";
 import { MemoryStorage } from "./memory-storage.mjs";
-
-function socketClass() {
-  const sockets = [];
-  class FakeSocket {
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      sockets.push(this);
-    }
-    send(text) {
-      this.sent.push(JSON.parse(text));
-    }
-    close() {
-      this.readyState = 3;
-    }
-    open() {
-      this.readyState = 1;
-      this.onopen?.();
-    }
-    receive(frame) {
-      this.onmessage?.({ data: JSON.stringify(frame) });
-    }
-    drop() {
-      this.readyState = 3;
-      this.onclose?.({ code: 1006 });
-    }
-  }
-  return { FakeSocket, sockets };
-}
 
 const ev = (event, seq, extra = {}) => ({ event, job_id: "job-1", seq, ts: "2026-01-01T00:00:00.000000Z", ...extra });
 

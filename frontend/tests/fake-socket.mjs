@@ -1,4 +1,4 @@
-// A stand-in for the browser's WebSocket (node 20 has none), as in client.test.mjs: each
+// A stand-in for the browser's WebSocket (node 20 has none), for every client test: each
 // instance is recorded; a test opens it, feeds it frames and drops it.
 export function socketClass() {
   const sockets = [];
