@@ -14,7 +14,8 @@ JsonObject = dict[str, Any]
 
 def now_ts() -> str:
     """ISO 8601 UTC with microseconds, as every event's ``ts``."""
-    return format_ts(datetime.now(UTC))
+    # isoformat is the same text as format_ts's strftime, in a fraction of its time.
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def format_ts(moment: datetime) -> str:

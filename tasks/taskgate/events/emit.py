@@ -14,7 +14,6 @@ from typing import Any
 
 from celery import Task
 from celery.app.task import Context
-from redis.commands.core import Script
 
 from taskgate.config import telemetry
 from taskgate.config.celery_app import result_ttl
@@ -23,7 +22,7 @@ from taskgate.contract.wire import JsonObject, dumps, now_ts
 from taskgate.events import stage_times
 from taskgate.events.layer_pipeline import SEQ_MARK
 from taskgate.events.publisher import publisher
-from taskgate.events.redis_client import result_redis
+from taskgate.events.redis_client import ScriptRunner, result_redis
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +80,33 @@ return seq
 """
 # Stands for the seq in the encoded meta until the script knows it (a number no seq reaches).
 _SEQ_MARK = -735_109_346_827_501
+# Stands for the result in a job's encoded meta (:func:`_meta_parts`).
+_RESULT_MARK = "taskgate-result-7c0e5b1d"
+_templates: dict[tuple[str, str], tuple[Context, int, str, str]] = {}
+_TEMPLATES_KEPT = 256
+
+
+def _meta_parts(backend: Any, request: Context, state: str, job_id: str) -> tuple[str, str]:
+    """Celery's encoded meta of a running/progress state, split where the result goes.
+
+    Made once per job and state, and again when the request or its children change: the
+    meta is the same for every report of a run but for its result, and Celery builds it by
+    reading its settings each time (the largest share of a report's own cost)."""
+    children = len(getattr(request, "children", None) or ())
+    cached = _templates.get((job_id, state))
+    if cached is not None and cached[0] is request and cached[1] == children:
+        return cached[2], cached[3]
+    meta = backend._get_result_meta(
+        result=_RESULT_MARK, state=state, traceback=None, request=request
+    )
+    meta["task_id"] = job_id
+    before, mark, after = str(backend.encode(meta)).partition(dumps(_RESULT_MARK))
+    if not mark:
+        raise ValueError("the encoded meta lost its result")
+    if len(_templates) >= _TEMPLATES_KEPT:
+        _templates.clear()
+    _templates[(job_id, state)] = (request, children, before, after)
+    return before, after
 
 
 @telemetry.traced("taskgate.store_and_push", lambda task, request, state, **_: state.lower())
@@ -101,16 +127,10 @@ def store_and_emit(
     ts = now_ts()
     worker = str(request.hostname) if getattr(request, "hostname", None) else None
     backend: Any = task.backend
-    meta = backend._get_result_meta(
-        result={"seq": _SEQ_MARK, "ts": ts, "worker": worker, "progress": progress},
-        state=state,
-        traceback=None,
-        request=request,
-    )
-    meta["task_id"] = job_id
-    before, mark, after = str(backend.encode(meta)).partition(str(_SEQ_MARK))
-    if not mark:
-        raise ValueError("the encoded meta lost its seq")
+    meta_before, meta_after = _meta_parts(backend, request, state, job_id)
+    result = dumps({"seq": _SEQ_MARK, "ts": ts, "worker": worker, "progress": progress})
+    result_before, _, result_after = result.partition(str(_SEQ_MARK))
+    before, after = meta_before + result_before, result_after + meta_after
     keys = [backend.get_key_for_task(job_id), seq_key(job_id), progress_key(job_id), RUNNING_KEY]
     last = dumps(progress) if progress is not None else ""
     started = job_id if state == "STARTED" else ""
@@ -127,7 +147,7 @@ def store_and_emit(
     if route is not None and packed is not None:
         args += [route.channel(job_id), *packed]
     sent = time.time()
-    seq = int(_store_script()(keys, args, client=result_redis()))
+    seq = int(store_script(keys, args))
     if seq == 0:
         logger.info("job=%s state=%s discarded: the job has already ended", job_id, state.lower())
         return 0
@@ -148,15 +168,8 @@ def store_and_emit(
     return seq
 
 
-_script: Script | None = None
-
-
-def _store_script() -> Script:
-    """The store script, sent by its digest (EVALSHA; loaded again when Redis lost it)."""
-    global _script
-    if _script is None:
-        _script = result_redis().register_script(_STORE_UNLESS_ENDED)
-    return _script
+# The store script on a connection of its own (its runs are the progress path's cost).
+store_script = ScriptRunner(_STORE_UNLESS_ENDED)
 
 
 @telemetry.traced("taskgate.store_and_push", lambda job_id, name, **_: name)

@@ -83,6 +83,18 @@ class BatchSender:
             self._on_failure(len(batch))
             logger.warning("push of %d events failed: %r", len(batch), exc)
 
+    async def connect(self) -> None:
+        """Open the connection a send will use (best effort: a send connects anyway)."""
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                if self._pipelined:
+                    layer = self._layer._get_layer()
+                    for shard in getattr(layer, "_shards", ()):  # best effort
+                        shard._ensure_redis()
+                        await shard._redis.ping()
+        except Exception as exc:
+            logger.debug("layer connection not opened ahead: %r", exc)
+
     async def _publish_pipelined(self, batch: list[tuple[str, JsonObject]]) -> None:
         layer = self._layer._get_layer()  # the layer of this event loop
         pipes: dict[Any, Any] = {}  # shard -> its pipeline

@@ -48,6 +48,7 @@ class LayerPublisher:
         self._ready = threading.Event()
         self._route: DirectRoute | None = None
         self._route_pid: int | None = None
+        self._warm_wanted = False
 
     def route(self) -> DirectRoute | None:
         """How the store script pushes events itself, if it can here (once per process)."""
@@ -67,6 +68,12 @@ class LayerPublisher:
         loop = self._ensure_started()
         self._pending.append((job_id, event))
         self._wake(loop)
+
+    def warm(self) -> None:
+        """Start the loop thread and connect its layer now (a pool process at its start), not
+        at the first end a job pushes: one cost less at the moment many jobs end together."""
+        self._warm_wanted = True
+        self._wake(self._ensure_started())
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything published so far was handed to Redis (or failed)."""
@@ -129,6 +136,9 @@ class LayerPublisher:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            if self._warm_wanted:
+                self._warm_wanted = False
+                await sender.connect()
             while self._pending:
                 batch: list[tuple[str, JsonObject]] = []
                 marker: threading.Event | None = None

@@ -87,7 +87,7 @@ class DemoBundleParams(BaseModel):
     parts: int = Field(3, ge=1, le=16, description="How many parts run in parallel.")
     seconds: float = Field(2.0, ge=0, le=300, description="How long each part runs.")
     fail_part: int | None = Field(
-        None, ge=1, le=16, description="This part (1-based) fails on purpose (demo.fail)."
+        None, ge=1, le=16, description="This part (1-based) fails halfway, on purpose (demo.fail)."
     )
 
 
@@ -95,8 +95,9 @@ def _demo_plan(params: DemoBundleParams) -> Plan:
     parts = []
     for index in range(1, params.parts + 1):
         if index == params.fail_part:
+            # It fails halfway, while the others still run: they are cancelled.
             steps = 2
-            seconds = params.seconds / steps
+            seconds = params.seconds / 2 / steps
             fail = {"steps": steps, "seconds_per_step": seconds, "message": f"part {index} broke"}
             parts.append(Part(f"part-{index}", "demo.fail", fail))
         else:

@@ -1,0 +1,116 @@
+"""What the progress path and a job's end do once instead of each time, against the suite's
+real Redis and database: the store script's own connection (ScriptRunner: a script Redis
+forgot is sent again, a connection Redis dropped is made again), the cached meta of a report
+(it follows its request), and the end's row write prepared before the fork."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from celery.app.task import Context
+from django.db import connection as db_connection
+
+from taskgate.events import emit
+from taskgate.events.redis_client import ScriptRunner, result_redis
+from taskgate.models import Job, mark_finished, prepare_end_writes
+from taskgate.serve.celery_app import app
+from tests.support import Gateway
+
+_COUNTER = """
+local n = redis.call('INCR', KEYS[1])
+return {n, ARGV[1]}
+"""
+
+
+def _client_id(runner: ScriptRunner) -> int:
+    """The server-side id of the runner's own connection (CLIENT ID on that connection)."""
+    connection: Any = runner._connected()
+    connection.send_command("CLIENT", "ID")
+    return int(connection.read_response())
+
+
+def test_a_script_redis_forgot_is_sent_again(redis_url: str) -> None:
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    assert runner([key], ["a"]) == [1, b"a"]
+    result_redis().script_flush()
+    assert runner([key], ["b"]) == [2, b"b"]  # NOSCRIPT, then EVAL (which loads it again)
+    assert runner([key], ["c"]) == [3, b"c"]
+    assert result_redis().script_exists(runner._sha) == [True]
+
+
+def test_a_connection_redis_dropped_is_made_again_and_the_run_happens_once(
+    redis_url: str,
+) -> None:
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    assert runner([key], ["a"]) == [1, b"a"]
+    first = _client_id(runner)
+    assert result_redis().client_kill_filter(_id=str(first)) == 1
+    assert runner([key], ["b"]) == [2, b"b"]  # a new connection, the script run once
+    assert _client_id(runner) != first
+    assert int(result_redis().get(key) or 0) == 2
+
+
+def test_an_error_of_the_script_is_raised_not_retried(redis_url: str) -> None:
+    runner = ScriptRunner("redis.call('INCR', KEYS[1]) return redis.error_reply('refused')")
+    key = f"runner-{uuid.uuid4()}"
+    with pytest.raises(redis.ResponseError, match=r"^refused$"):
+        runner([key], [])
+    assert int(result_redis().get(key) or 0) == 1  # run once: an error is not retried
+
+
+def _decoded(parts: tuple[str, str], result: Any) -> dict[str, Any]:
+    before, after = parts
+    decoded: dict[str, Any] = json.loads(before + json.dumps(result) + after)
+    return decoded
+
+
+def test_the_cached_meta_follows_its_request_and_children() -> None:
+    backend: Any = app.backend
+    job_id = f"meta-{uuid.uuid4()}"
+    request = Context(id=job_id, task="demo.echo", args=[1], kwargs={}, children=[])
+    first = emit._meta_parts(backend, request, "PROGRESS", job_id)
+    assert emit._meta_parts(backend, request, "PROGRESS", job_id) == first  # cached
+    meta = _decoded(first, {"n": 1})
+    assert meta["status"] == "PROGRESS"
+    assert meta["task_id"] == job_id
+    assert meta["result"] == {"n": 1}
+    assert meta["children"] == []
+
+    # A child added to the same request: the meta is made again and lists it.
+    child = app.AsyncResult(f"{job_id}-child")
+    children: list[Any] = request.children  # Context keeps a copy of what it was given
+    children.append(child)
+    with_child = _decoded(emit._meta_parts(backend, request, "PROGRESS", job_id), None)
+    assert len(with_child["children"]) == 1
+    assert job_id + "-child" in json.dumps(with_child["children"])
+
+    # A new request (a retry) with another parent: the meta is that request's.
+    retried = Context(id=job_id, task="demo.echo", parent_id="the-parent", children=[])
+    again = _decoded(emit._meta_parts(backend, retried, "PROGRESS", job_id), None)
+    assert again["children"] == []
+    assert again.get("parent_id") == "the-parent"
+
+    # Another state of the same job is its own meta.
+    started = _decoded(emit._meta_parts(backend, retried, "STARTED", job_id), None)
+    assert started["status"] == "STARTED"
+
+
+def test_the_end_write_is_prepared_without_the_database_then_written_once(
+    gateway: Gateway,  # the suite's database is migrated by then
+) -> None:
+    """A worker prepares the end's UPDATE before it forks (taskgate.worker.signals): that
+    must not open a database connection the pool processes would inherit."""
+    db_connection.close()
+    prepare_end_writes()
+    assert db_connection.connection is None
+    job_id = f"end-{uuid.uuid4()}"
+    Job.objects.create(id=job_id, job="demo.echo", owner="tests")
+    assert mark_finished(job_id, "success") is True
+    assert mark_finished(job_id, "failure") is False  # the first end stays
+    assert Job.objects.get(id=job_id).state == "success"
