@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from bench.peers import PEER_APPS, PeerVenvs
 from bench.procs import BenchEnv, Child, wait_http
-from bench.realworker import _free_port, spawn
+from bench.realworker import _free_port
 from bench.scenarios import Target, latency
 from bench.stats import percentile
 from bench.watch import (
@@ -83,7 +83,8 @@ async def _peer_step(
         argv = [python, str(PEER_APPS / "peer_emitter.py"), "--mode", mode, "--jobs-file"]
         argv += [str(jobs_file), "--rate", str(rate / EMITTERS), "--duration", str(duration)]
         argv += ["--start-at", str(start_at), "--out", str(out_file)]
-        emitters.append((spawn(env, f"peer-emitter-{index}", argv, extra, PEER_APPS), out_file))
+        emitter = env.spawn(f"peer-emitter-{index}", argv, extra=extra, cwd=PEER_APPS)
+        emitters.append((emitter, out_file))
     loop = asyncio.get_running_loop()
     events, seconds = 0, 0.0
     for emitter, out_file in emitters:
@@ -128,7 +129,9 @@ async def peer_curve(
     else:
         port = _free_port()
         uv = [python, "-m", "uvicorn", "cp_project.asgi:application", "--port", str(port)]
-        server = spawn(env, "peer-server", [*uv, "--log-level", "warning"], extra, PEER_APPS)
+        server = env.spawn(
+            "peer-server", [*uv, "--log-level", "warning"], extra=extra, cwd=PEER_APPS
+        )
         await loop.run_in_executor(
             None, wait_http, f"http://127.0.0.1:{port}/celery_progress/none/", server
         )

@@ -109,10 +109,29 @@ class BenchEnv:
         assert self.redis is not None
         return redis_py.Redis.from_url(self.redis.url)
 
-    def spawn(self, name: str, argv: list[str], port: int = 0) -> Child:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        port: int = 0,
+        *,
+        extra: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Child:
+        """Start one service (or load generator) in a session of its own, as ``taskgate up``
+        starts each service: with the kernel's autogroup scheduling each session gets a fair
+        share of the CPU, as each service does in its own cgroup under systemd or compose.
+        In the bench's session, a worker's 100 pool processes got 100 shares to the
+        gateway's one, and the gateway stood still while they ended their jobs."""
         log = (self.root / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv,
+            env={**self.env, **(extra or {})},
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         child = Child(name, process, port)

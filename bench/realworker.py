@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -70,24 +69,6 @@ VARIANTS = (
     "celery-progress http",
     "article loop",
 )
-
-
-def spawn(
-    env: BenchEnv, name: str, argv: list[str], extra: dict[str, str], cwd: Path | None = None
-) -> Child:
-    log = (env.root / f"{name}.log").open("ab")
-    process = subprocess.Popen(
-        argv,
-        env={**env.env, **extra},
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    log.close()
-    child = Child(name, process)
-    env.children.append(child)
-    return child
 
 
 def wait_ready(env: BenchEnv, child: Child, timeout: float = 180.0) -> None:
@@ -182,7 +163,7 @@ async def run_taskgate(env: BenchEnv, load: Load, direct: bool) -> Result:
 async def _run_taskgate(env: BenchEnv, load: Load, trace_dir: Path) -> Result:
     loop = asyncio.get_running_loop()
     argv = [PYTHON, "-m", "taskgate", "worker", "--concurrency", str(load.jobs)]
-    worker = spawn(env, "worker", [*argv, "--loglevel", "INFO"], {})
+    worker = env.spawn("worker", [*argv, "--loglevel", "INFO"])
     try:
         await loop.run_in_executor(None, wait_ready, env, worker)
         async with Target(env, 1) as target:
@@ -226,11 +207,10 @@ async def run_peer(env: BenchEnv, venvs: PeerVenvs, variant: str, load: Load) ->
         app_name = "cp_project.celery_app"
         task = "peer.cp_ws" if variant.endswith("ws") else "peer.cp_http"
     celery_argv = [str(python), "-m", "celery", "-A", app_name, "worker", "-P", "prefork"]
-    worker = spawn(
-        env,
+    worker = env.spawn(
         "peer-worker",
         [*celery_argv, "--concurrency", str(load.jobs), "--loglevel", "INFO"],
-        extra,
+        extra=extra,
         cwd=PEER_APPS,
     )
     server: Child | None = None
@@ -238,7 +218,9 @@ async def run_peer(env: BenchEnv, venvs: PeerVenvs, variant: str, load: Load) ->
         if variant != "article loop":
             port = _free_port()
             uv = [str(python), "-m", "uvicorn", "cp_project.asgi:application", "--port", str(port)]
-            server = spawn(env, "peer-server", [*uv, "--log-level", "warning"], extra, PEER_APPS)
+            server = env.spawn(
+                "peer-server", [*uv, "--log-level", "warning"], extra=extra, cwd=PEER_APPS
+            )
             await loop.run_in_executor(
                 None, wait_http, f"http://127.0.0.1:{port}/celery_progress/none/", server
             )

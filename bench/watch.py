@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from websockets.asyncio.client import ClientConnection, connect
+
+from bench.lean_ws import OnFrame, lean_connect
 
 TERMINAL = {"success", "failure", "cancelled"}
 
@@ -66,26 +67,48 @@ class Received:
 Watch = Callable[[str], Awaitable[None]]
 
 
-async def _ws(url: str, cookie: str | None = None) -> ClientConnection:
-    headers = {"Cookie": cookie} if cookie else None
-    return await connect(
-        url, additional_headers=headers, compression=None, ping_interval=None, open_timeout=60
+async def taskgate_watch(url: str, cookie: str, job_id: str, out: Received) -> None:
+    """One taskgate socket watching one job until its end; each frame is stamped when its
+    bytes reached this process (:mod:`bench.lean_ws`)."""
+    ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_frame(raw: bytes, at: float) -> None:
+        event: dict[str, Any] = json.loads(raw)
+        name = event.get("event")
+        if name == "progress":
+            reported = datetime.fromisoformat(str(event["ts"])).timestamp()
+            out.samples.append((job_id, int(event["seq"]), reported, at))
+        elif not ended.done() and (
+            name in TERMINAL or (name == "snapshot" and event.get("state") in TERMINAL)
+        ):
+            ended.set_result(None)
+
+    await _until_end(
+        url, cookie, json.dumps({"op": "watch", "job_id": job_id}), on_frame, ended, out
     )
 
 
-async def taskgate_watch(url: str, cookie: str, job_id: str, out: Received) -> None:
-    """One taskgate socket watching one job until its end."""
-    async with await _ws(url, cookie) as ws:
-        await ws.send(json.dumps({"op": "watch", "job_id": job_id}))
-        async for raw in ws:
-            event: dict[str, Any] = json.loads(raw)
-            name = event.get("event")
-            if name == "progress":
-                reported = datetime.fromisoformat(str(event["ts"])).timestamp()
-                out.progress(job_id, int(event["seq"]), reported)
-            elif name in TERMINAL or (name == "snapshot" and event.get("state") in TERMINAL):
-                out.terminal()
-                return
+async def _until_end(
+    url: str,
+    cookie: str | None,
+    first: str,
+    on_frame: OnFrame,
+    ended: asyncio.Future[None],
+    out: Received,
+) -> None:
+    """Open a lean socket, send ``first``, wait until ``ended`` (or the socket closes), then
+    keep the socket open until every watcher of the run saw its end, as a page keeps its
+    socket after its bar filled: 1,000 sockets closing within the same 100 ms as the last
+    events are a bench artefact that took CPU from the deliveries still under way."""
+    ws = await lean_connect(url, on_frame, cookie)
+    try:
+        ws.send_text(first)
+        await asyncio.wait([ended, ws.closed], return_when=asyncio.FIRST_COMPLETED)
+        if ended.done():
+            out.terminal()
+            await out.done.wait()
+    finally:
+        ws.close()
 
 
 def _cp_step(data: dict[str, Any]) -> tuple[int, float] | None:
@@ -97,17 +120,23 @@ def _cp_step(data: dict[str, Any]) -> tuple[int, float] | None:
 
 
 async def cp_ws_watch(base: str, job_id: str, out: Received) -> None:
-    """celery-progress's WebSocket mode: its consumer at ws/progress/<id>/ (as its JS does)."""
-    async with await _ws(f"{base}/ws/progress/{job_id}/") as ws:
-        await ws.send(json.dumps({"type": "check_task_completion"}))  # as its websockets.js
-        async for raw in ws:
-            data: dict[str, Any] = json.loads(raw)
-            if data.get("complete"):
-                out.terminal()
-                return
-            step = _cp_step(data)
-            if step is not None:
-                out.progress(job_id, *step)
+    """celery-progress's WebSocket mode: its consumer at ws/progress/<id>/ (as its JS does),
+    on the same lean client as taskgate's watchers."""
+    ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_frame(raw: bytes, at: float) -> None:
+        data: dict[str, Any] = json.loads(raw)
+        if data.get("complete"):
+            if not ended.done():
+                ended.set_result(None)
+            return
+        step = _cp_step(data)
+        if step is not None:
+            out.samples.append((job_id, step[0], step[1], at))
+
+    # The first message is what its websockets.js sends on open.
+    first = json.dumps({"type": "check_task_completion"})
+    await _until_end(f"{base}/ws/progress/{job_id}/", None, first, on_frame, ended, out)
 
 
 async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> Any:
