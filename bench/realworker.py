@@ -12,6 +12,7 @@ and counts the Redis commands per progress event (``INFO commandstats``, whole s
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -265,12 +266,24 @@ def _free_port() -> int:
     return free_port()
 
 
+SETTLE_SECONDS = 3.0
+
+
+async def _settle() -> None:
+    """Start each variant on a machine the one before has left: this process's garbage from
+    it collected now (not during the next one's measurement), and a few seconds for the
+    exits of its 100 pool processes and their sockets to be done with."""
+    gc.collect()
+    await asyncio.sleep(SETTLE_SECONDS)
+
+
 async def run_real(env: BenchEnv, venvs: PeerVenvs, loads: list[str], variants: list[str]) -> Any:
     """``{load: {variant: result}}`` for the real-worker table."""
     results: dict[str, dict[str, Result]] = {}
     for name in loads:
         load = LOADS[name]
         for variant in variants:
+            await _settle()
             logger.info("real workers, %s load: %s", name, variant)
             try:
                 if variant.startswith("taskgate"):

@@ -14,6 +14,7 @@ import redis
 from celery.app.task import Context
 from django.db import connection as db_connection
 
+from taskgate.contract.keys import seq_key
 from taskgate.events import emit
 from taskgate.events.redis_client import ScriptRunner, result_redis
 from taskgate.models import Job, mark_finished, prepare_end_writes
@@ -64,9 +65,10 @@ def test_an_error_of_the_script_is_raised_not_retried(redis_url: str) -> None:
     assert int(result_redis().get(key) or 0) == 1  # run once: an error is not retried
 
 
-def _decoded(parts: tuple[str, str], result: Any) -> dict[str, Any]:
-    before, after = parts
-    decoded: dict[str, Any] = json.loads(before + json.dumps(result) + after)
+def _decoded(template: Any, result: Any) -> dict[str, Any]:
+    """The meta a template makes around ``result``."""
+    text = template.meta_before + json.dumps(result) + template.meta_after
+    decoded: dict[str, Any] = json.loads(text)
     return decoded
 
 
@@ -74,30 +76,32 @@ def test_the_cached_meta_follows_its_request_and_children() -> None:
     backend: Any = app.backend
     job_id = f"meta-{uuid.uuid4()}"
     request = Context(id=job_id, task="demo.echo", args=[1], kwargs={}, children=[])
-    first = emit._meta_parts(backend, request, "PROGRESS", job_id)
-    assert emit._meta_parts(backend, request, "PROGRESS", job_id) == first  # cached
+    first = emit._template(backend, request, "PROGRESS", job_id)
+    assert emit._template(backend, request, "PROGRESS", job_id) is first  # cached
     meta = _decoded(first, {"n": 1})
     assert meta["status"] == "PROGRESS"
     assert meta["task_id"] == job_id
     assert meta["result"] == {"n": 1}
     assert meta["children"] == []
+    assert first.keys[0] == backend.get_key_for_task(job_id)
+    assert first.keys[1] == seq_key(job_id)
 
     # A child added to the same request: the meta is made again and lists it.
     child = app.AsyncResult(f"{job_id}-child")
     children: list[Any] = request.children  # Context keeps a copy of what it was given
     children.append(child)
-    with_child = _decoded(emit._meta_parts(backend, request, "PROGRESS", job_id), None)
+    with_child = _decoded(emit._template(backend, request, "PROGRESS", job_id), None)
     assert len(with_child["children"]) == 1
     assert job_id + "-child" in json.dumps(with_child["children"])
 
     # A new request (a retry) with another parent: the meta is that request's.
     retried = Context(id=job_id, task="demo.echo", parent_id="the-parent", children=[])
-    again = _decoded(emit._meta_parts(backend, retried, "PROGRESS", job_id), None)
+    again = _decoded(emit._template(backend, retried, "PROGRESS", job_id), None)
     assert again["children"] == []
     assert again.get("parent_id") == "the-parent"
 
     # Another state of the same job is its own meta.
-    started = _decoded(emit._meta_parts(backend, retried, "STARTED", job_id), None)
+    started = _decoded(emit._template(backend, retried, "STARTED", job_id), None)
     assert started["status"] == "STARTED"
 
 

@@ -45,9 +45,13 @@ def make_progress(current: float, total: float | None, message: str = "") -> Jso
     return {"current": current, "total": total, "percent": percent, "message": message}
 
 
+# One encoder for every call: json.dumps with options makes a new one each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+
+
 def dumps(value: object) -> str:
     """Compact JSON for the wire; NaN and infinities are not JSON, so they are refused."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def encode_frame(value: object) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Task
@@ -82,20 +83,34 @@ return seq
 _SEQ_MARK = -735_109_346_827_501
 # Stands for the result in a job's encoded meta (:func:`_meta_parts`).
 _RESULT_MARK = "taskgate-result-7c0e5b1d"
-_templates: dict[tuple[str, str], tuple[Context, int, str, str]] = {}
 _TEMPLATES_KEPT = 256
 
 
-def _meta_parts(backend: Any, request: Context, state: str, job_id: str) -> tuple[str, str]:
-    """Celery's encoded meta of a running/progress state, split where the result goes.
+@dataclass(frozen=True)
+class _Template:
+    """What every report of one run of a job in one state shares: Celery's encoded meta
+    around its result, the store script's keys and the states' time to live."""
 
-    Made once per job and state, and again when the request or its children change: the
-    meta is the same for every report of a run but for its result, and Celery builds it by
-    reading its settings each time (the largest share of a report's own cost)."""
+    request: Context
+    children: int
+    meta_before: str
+    meta_after: str
+    keys: list[str | bytes]
+    ttl: int
+
+
+_templates: dict[tuple[str, str], _Template] = {}
+
+
+def _template(backend: Any, request: Context, state: str, job_id: str) -> _Template:
+    """The job's template for ``state``: made once per job and state, and again when the
+    request (a retry) or its children change. Celery builds the meta by reading its settings
+    each time, and the keys and the TTL read settings too: after 100 ms idle, these were
+    0.15 ms of the 0.3 ms a report took before it left for Redis."""
     children = len(getattr(request, "children", None) or ())
     cached = _templates.get((job_id, state))
-    if cached is not None and cached[0] is request and cached[1] == children:
-        return cached[2], cached[3]
+    if cached is not None and cached.request is request and cached.children == children:
+        return cached
     meta = backend._get_result_meta(
         result=_RESULT_MARK, state=state, traceback=None, request=request
     )
@@ -103,10 +118,12 @@ def _meta_parts(backend: Any, request: Context, state: str, job_id: str) -> tupl
     before, mark, after = str(backend.encode(meta)).partition(dumps(_RESULT_MARK))
     if not mark:
         raise ValueError("the encoded meta lost its result")
+    keys = [backend.get_key_for_task(job_id), seq_key(job_id), progress_key(job_id), RUNNING_KEY]
     if len(_templates) >= _TEMPLATES_KEPT:
         _templates.clear()
-    _templates[(job_id, state)] = (request, children, before, after)
-    return before, after
+    made = _Template(request, children, before, after, keys, result_ttl())
+    _templates[(job_id, state)] = made
+    return made
 
 
 @telemetry.traced("taskgate.store_and_push", lambda task, request, state, **_: state.lower())
@@ -126,15 +143,14 @@ def store_and_emit(
     job_id = str(request.id)
     ts = now_ts()
     worker = str(request.hostname) if getattr(request, "hostname", None) else None
-    backend: Any = task.backend
-    meta_before, meta_after = _meta_parts(backend, request, state, job_id)
+    template = _template(task.backend, request, state, job_id)
     result = dumps({"seq": _SEQ_MARK, "ts": ts, "worker": worker, "progress": progress})
     result_before, _, result_after = result.partition(str(_SEQ_MARK))
-    before, after = meta_before + result_before, result_after + meta_after
-    keys = [backend.get_key_for_task(job_id), seq_key(job_id), progress_key(job_id), RUNNING_KEY]
+    before, after = template.meta_before + result_before, result_after + template.meta_after
+    keys = template.keys
     last = dumps(progress) if progress is not None else ""
     started = job_id if state == "STARTED" else ""
-    args: list[str | int | bytes] = [before, after, result_ttl(), last, started]
+    args: list[str | int | bytes] = [before, after, template.ttl, last, started]
     event: JsonObject = {"event": "progress" if progress is not None else "running"}
     event.update(job_id=job_id, seq=SEQ_MARK, ts=ts)
     telemetry.inject(event)  # the gateway's delivery span joins this one

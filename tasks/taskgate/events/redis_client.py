@@ -51,7 +51,7 @@ class ScriptRunner:
         self._connection: Any = None  # a redis-py Connection (its methods are untyped)
         self._pid: int | None = None
 
-    def __call__(self, keys: Sequence[str], args: Sequence[str | int | bytes]) -> Any:
+    def __call__(self, keys: Sequence[str | bytes], args: Sequence[str | int | bytes]) -> Any:
         """EVALSHA (EVAL when Redis lost the script); one retry on a new connection when
         the connection was lost, as the client would."""
         with self._lock:
