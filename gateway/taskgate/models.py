@@ -76,6 +76,17 @@ def _end_values(when: datetime, state: str) -> dict[str, object]:
     return {"finished": when, "state": state}
 
 
+def open_for_end_write() -> None:
+    """Open this thread's database connection now, if it is not open (best effort): a job
+    calls this once it runs, so its end writes its row on a connection that is there. A
+    worker keeps it from job to job (``CELERY_DB_REUSE_MAX``); where Celery's Django fix-up
+    closes it around every job, the end opens it again, as before."""
+    try:
+        connection.ensure_connection()
+    except (OperationalError, InterfaceError) as exc:
+        logger.debug("database connection not opened ahead: %r", exc)
+
+
 def prepare_end_writes() -> None:
     """Import and compile what :func:`mark_finished` uses the first time it runs, without
     touching the database: a worker does this once before it forks its pool, where each

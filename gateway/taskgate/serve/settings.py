@@ -162,6 +162,10 @@ CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = _c.acks_late
 CELERY_TASK_REJECT_ON_WORKER_LOST = _c.acks_late
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process keeps its database connection from job to job (Celery's Django fix-up
+# otherwise closes it around every job; a job's end then opened a new one to write its
+# row). A cut connection is dropped and made again by the end's write (models.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower
 CELERY_TASK_SEND_SENT_EVENT = True  # Flower
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -174,6 +174,9 @@ def store_and_emit(
         )
     else:
         logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, worker)
+        # Its progress template now, not at its first report: jobs started together would
+        # each build it at the same first step, while the others' progress goes out.
+        _template(task.backend, request, "PROGRESS", job_id)
     if packed is None:
         publisher.publish(job_id, event)
     if stage_times.active():

@@ -1,9 +1,9 @@
 """Job leases: how the gateway tells a running job from one whose worker died.
 
 While a job runs, its worker process holds ``taskgate:lease:<job_id>`` with a TTL of
-``TASKGATE_LEASE_SECONDS`` and renews it from a heartbeat thread every sixth to third of that
-(at random, so the pool processes of a worker that started many jobs at once do not all
-renew in the same millisecond, every time, and hold up each other's progress). The
+``TASKGATE_LEASE_SECONDS`` and renews it from a heartbeat thread every third of that (the
+first wait drawn at random, so the pool processes of a worker that started many jobs at once
+do not all renew in the same millisecond every time, holding up each other's progress). The
 process stops renewing the lease after the job (``task_postrun``) and lets it expire; it never
 deletes it. (Deleting raced the end of a job terminated by a cancel: the pool process ran
 ``task_postrun`` before the worker's main process stored ``REVOKED``, and for that moment the
@@ -62,7 +62,11 @@ class LeaseKeeper:
 
     def _heartbeat(self) -> None:
         # A heartbeat, not a poll: it only says "this process is alive".
-        while not self._wake.wait(self.ttl / 3 * random.uniform(0.5, 1.0)):  # noqa: S311
+        # The first wait is drawn at random, then every third of the TTL: the processes of a
+        # worker that started many jobs at once renew at different moments, as often as ever.
+        wait = self.ttl / 3 * random.uniform(0.5, 1.0)  # noqa: S311
+        while not self._wake.wait(wait):
+            wait = self.ttl / 3
             with self._lock:
                 held = list(self._held)
             if held:

@@ -63,6 +63,10 @@ class JobTask(Task):  # type: ignore[type-arg]
             store_and_emit(self, request, "STARTED")
         except Exception:
             logger.warning("job=%s could not record the running state", job_id, exc_info=True)
+        # Imported here: ``taskgate`` is imported before Django is set up, the models after.
+        from taskgate.models import open_for_end_write
+
+        open_for_end_write()  # now, not while jobs that end together need the cores
         if link is None:
             return None
         part = link
