@@ -81,7 +81,7 @@ return seq
 """
 # Stands for the seq in the encoded meta until the script knows it (a number no seq reaches).
 _SEQ_MARK = -735_109_346_827_501
-# Stands for the result in a job's encoded meta (:func:`_meta_parts`).
+# Stands for the result in a job's encoded meta (:func:`_template`).
 _RESULT_MARK = "taskgate-result-7c0e5b1d"
 _TEMPLATES_KEPT = 256
 
@@ -174,9 +174,6 @@ def store_and_emit(
         )
     else:
         logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, worker)
-        # Its progress template now, not at its first report: jobs started together would
-        # each build it at the same first step, while the others' progress goes out.
-        _template(task.backend, request, "PROGRESS", job_id)
     if packed is None:
         publisher.publish(job_id, event)
     if stage_times.active():
@@ -184,6 +181,10 @@ def store_and_emit(
         stage_times.mark("stored", job_id, seq, sent, time.time())
         if packed is not None:
             stage_times.mark("published", job_id, seq, sent)
+    if state == "STARTED":
+        # Its progress template now, not at its first report: jobs started together would
+        # each build it at the same first step, while the others' progress goes out.
+        _template(task.backend, request, "PROGRESS", job_id)
     return seq
 
 

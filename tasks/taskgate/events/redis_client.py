@@ -38,9 +38,9 @@ class ScriptRunner:
     password, Sentinel's master).
 
     The progress path runs the store script once per report; through the client each run
-    also passes the pool, the retry wrapper and the command hooks, which on this 2-core
-    machine cost more than the round trip itself: 0.6 ms of a 0.9 ms report after 50 ms
-    idle, 0.37 ms on the connection (docs/benchmarks.md). Runs are serialised by a lock (a
+    also passes the pool, the retry wrapper and the command hooks: after 50 ms idle on this
+    2-core machine the store call took 0.60 ms through the client and 0.37 ms on a
+    connection of its own (docs/benchmarks.md, round 3). Runs are serialised by a lock (a
     coalescing timer and the job's thread may both store).
     """
 

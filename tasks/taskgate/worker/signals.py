@@ -186,8 +186,9 @@ def _open_connections() -> None:
     would otherwise be opened at the end of the process's first job, 1-2 ms of CPU each
     (redis-py reads its package metadata for each new connection), when 100 jobs that end
     together need the cores for the progress of those still running. Best effort: one that
-    cannot be opened now is opened when it is used. (The database connection is not: Celery's
-    Django fix-up closes it around every job.)"""
+    cannot be opened now is opened when it is used. (The database connection is opened when a
+    job starts running, ``models.open_for_end_write``: Celery's Django fix-up closes what a
+    pool process opens at its start.)"""
     openers: list[tuple[str, Callable[[], object]]] = [
         ("the store script's", store_script.connect),
         ("the result client's", result_redis().ping),
@@ -204,7 +205,8 @@ def _open_connections() -> None:
 def _prepare_job_ends(**_: Any) -> None:
     """In the worker's own process, before it forks its pool: what every job's end uses the
     first time, done once here instead of in each pool process at its first end (shared
-    after the fork). With 100 jobs that ended together this was 10 ms of CPU per end."""
+    after the fork): with 100 jobs that ended together, these first uses were 4 to 8 ms of
+    the 17 ms of CPU each end took (docs/benchmarks.md, round 3)."""
     try:
         celery_app().now()  # Celery's timezone, worked out from its settings once
         prepare_end_writes()
