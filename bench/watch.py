@@ -34,8 +34,11 @@ class Received:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     expected_terminals: int = 0
 
-    def progress(self, job_id: str, key: int, reported: float) -> None:
-        self.samples.append((job_id, key, reported, time.time()))
+    def progress(
+        self, job_id: str, key: int, reported: float, received: float | None = None
+    ) -> None:
+        """One state seen: received now, or at ``received`` (when its bytes arrived)."""
+        self.samples.append((job_id, key, reported, time.time() if received is None else received))
 
     def terminal(self) -> None:
         self.terminals += 1
@@ -77,7 +80,7 @@ async def taskgate_watch(url: str, cookie: str, job_id: str, out: Received) -> N
         name = event.get("event")
         if name == "progress":
             reported = datetime.fromisoformat(str(event["ts"])).timestamp()
-            out.samples.append((job_id, int(event["seq"]), reported, at))
+            out.progress(job_id, int(event["seq"]), reported, at)
         elif not ended.done() and (
             name in TERMINAL or (name == "snapshot" and event.get("state") in TERMINAL)
         ):
@@ -132,7 +135,7 @@ async def cp_ws_watch(base: str, job_id: str, out: Received) -> None:
             return
         step = _cp_step(data)
         if step is not None:
-            out.samples.append((job_id, step[0], step[1], at))
+            out.progress(job_id, *step, at)
 
     # The first message is what its websockets.js sends on open.
     first = json.dumps({"type": "check_task_completion"})
