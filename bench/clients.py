@@ -133,11 +133,12 @@ async def create_jobs(
     streams: int = 8,
     *,
     job: str = "demo.echo",
-    params: dict[str, Any] | None = None,
+    params_of: Callable[[int], dict[str, Any]] | None = None,
 ) -> list[str]:
     """Submit ``count`` jobs over a few sockets (by default ``demo.echo``, left queued: the
-    synthetic scenarios run no worker)."""
+    synthetic scenarios run no worker); ``params_of(n)`` are the n-th job's parameters."""
     per = [count // streams + (1 if i < count % streams else 0) for i in range(streams)]
+    first = [sum(per[:i]) for i in range(streams)]
 
     async def submit(index: int) -> list[str]:
         if not per[index]:
@@ -145,7 +146,8 @@ async def create_jobs(
         ids: list[str] = []
         async with await _open(urls[index % len(urls)], cookie) as ws:
             for n in range(per[index]):
-                given = params if params is not None else {"task_id": n, "seconds": 0}
+                slot = first[index] + n
+                given = params_of(slot) if params_of else {"task_id": slot, "seconds": 0}
                 await ws.send(json.dumps({"op": "submit", "job": job, "params": given}))
             while len(ids) < per[index]:
                 answer = json.loads(await ws.recv())

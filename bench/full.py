@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from bench.curve import PEER_MODES, peer_curve, taskgate_curve
 from bench.peers import PeerVenvs
 from bench.procs import BenchEnv, raise_nofile
@@ -53,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-loadgen", type=int, default=15000, help="sockets per load generator")
     p.add_argument("--idle-seconds", type=float, default=10.0)
     p.add_argument("--budget", type=float, default=15.0, help="minutes; later parts skipped")
+    p.add_argument(
+        "--asyncio-loop",
+        dest="uvloop",
+        action="store_false",
+        help="watchers on asyncio's own loop instead of uvloop's",
+    )
     p.add_argument(
         "--quick",
         action="store_true",
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     env = BenchEnv().start()
     venvs = PeerVenvs(env.root)
     # Not asyncio.run: a watcher stuck in a client library must not hang the end of the run.
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop() if args.uvloop else asyncio.new_event_loop()
     try:
         results = loop.run_until_complete(_run(args, env, venvs, out))
         results["machine"] = describe()

@@ -17,6 +17,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 OnFrame = Callable[[bytes, float], None]
@@ -36,8 +37,7 @@ class LeanSocket(asyncio.Protocol):
         self._fragments: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         at = time.time()

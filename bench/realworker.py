@@ -172,7 +172,11 @@ async def _run_taskgate(env: BenchEnv, load: Load, trace_dir: Path) -> Result:
             start_at = time.time() + _margin(load)
             params = {"steps": load.steps, "interval": load.interval, "start_at": start_at}
             job_ids = await create_jobs(
-                target.urls, target.cookie, load.jobs, job="bench.ticker", params=params
+                target.urls,
+                target.cookie,
+                load.jobs,
+                job="bench.ticker",
+                params_of=lambda slot: {**params, "slot": slot, "slots": load.jobs},
             )
             out = Received()
             url, cookie = target.urls[0], target.cookie
@@ -241,8 +245,9 @@ async def run_peer(env: BenchEnv, venvs: PeerVenvs, variant: str, load: Load) ->
         kwargs = {"steps": load.steps, "interval": load.interval, "start_at": start_at}
 
         def submit() -> None:
-            for job_id in job_ids:
-                app.send_task(task, kwargs=kwargs, task_id=job_id)
+            for slot, job_id in enumerate(job_ids):
+                slotted = {**kwargs, "slot": slot, "slots": load.jobs}
+                app.send_task(task, kwargs=slotted, task_id=job_id)
 
         watching = asyncio.ensure_future(
             _watch_all(watch, job_ids, load, out, start_at, env.client())

@@ -11,8 +11,9 @@ from bench.watch import Received
 
 # (label, stage it starts at, stage it ends at); "reported" is the event's ts, "sent" when
 # the store script left the worker, "stored" when its answer came back. With the direct push
-# the script also published the event ("published" is "sent" then): the event is on its way
-# to the gateway while the answer travels back to the worker.
+# the script also published the event ("published" is "sent" then), and the worker does not
+# wait for the answer (it is read after its next run is sent): there is no "stored" then, and
+# the two rows that need it are left empty.
 STAGES = (
     ("reported -> sent to Redis", "reported", "sent"),
     ("sent -> stored (answer back)", "sent", "stored"),
@@ -36,7 +37,7 @@ def _read(trace_dir: Path) -> dict[tuple[str, int], dict[str, float]]:
                 at["arrived"], at["written"] = float(times[0]), float(times[1])
             elif stage == "stored" and len(times) == 2:
                 at["sent"], at["stored"] = float(times[0]), float(times[1])
-            elif stage == "published":
+            elif stage in ("sent", "published"):
                 at[stage] = float(times[0])
     return marks
 
@@ -49,14 +50,12 @@ def delay_split(trace_dir: Path, received: Received) -> dict[str, Any]:
     complete = 0
     for job_id, seq, reported, got in received.samples:
         at = marks.get((job_id, seq))
-        if at is None or not {"sent", "stored", "published", "arrived", "written"} <= set(at):
+        if at is None or not {"sent", "published", "arrived", "written"} <= set(at):
             continue
         complete += 1
         times = {**at, "reported": reported, "received": got}
         for label, start, end in STAGES:
-            if label.startswith("stored -> published") and times["published"] < times["stored"]:
-                spans[label].append(0.0)  # published by the script, before its answer
-            else:
+            if start in times and end in times:
                 spans[label].append(times[end] - times[start])
     out: dict[str, Any] = {"split_events": complete}
     for label, values in spans.items():

@@ -65,6 +65,61 @@ def test_an_error_of_the_script_is_raised_not_retried(redis_url: str) -> None:
     assert int(result_redis().get(key) or 0) == 1  # run once: an error is not retried
 
 
+def test_runs_sent_without_waiting_are_answered_in_order_when_read(redis_url: str) -> None:
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    answers: list[Any] = []
+    runner.send([key], ["a"], answers.append)
+    assert answers == []  # not read yet: nothing waited for it
+    runner.send([key], ["b"], answers.append)
+    assert answers == [[1, b"a"]]  # the earlier answer, read once the next run went out
+    runner.wait()
+    assert answers == [[1, b"a"], [2, b"b"]]
+    assert runner([key], ["c"]) == [3, b"c"]  # a waited run after them, on the same connection
+
+
+def test_runs_sent_without_waiting_survive_a_lost_script_and_a_lost_connection(
+    redis_url: str,
+) -> None:
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    answers: list[Any] = []
+    runner.send([key], ["a"], answers.append)
+    runner.wait()
+    result_redis().script_flush()
+    runner.send([key], ["b"], answers.append)  # refused (NOSCRIPT): sent again with EVAL
+    runner.send([key], ["c"], answers.append)
+    runner.wait()
+    assert answers == [[1, b"a"], [2, b"b"], [3, b"c"]]
+
+    # Redis dropped the connection: a run sent on it is run again on a new one.
+    runner.send([key], ["d"], answers.append)
+    first = _client_id_after_wait(runner)
+    assert result_redis().client_kill_filter(_id=str(first)) == 1
+    runner.send([key], ["e"], answers.append)
+    runner.wait()
+    assert answers[3:] == [[4, b"d"], [5, b"e"]]
+    assert int(result_redis().get(key) or 0) == 5
+    assert _client_id(runner) != first
+
+
+def test_an_error_of_a_run_sent_without_waiting_is_its_answer(redis_url: str) -> None:
+    runner = ScriptRunner("redis.call('INCR', KEYS[1]) return redis.error_reply('refused')")
+    key = f"runner-{uuid.uuid4()}"
+    answers: list[Any] = []
+    runner.send([key], [], answers.append)
+    runner.wait()
+    assert len(answers) == 1
+    assert isinstance(answers[0], redis.ResponseError)
+    assert str(answers[0]) == "refused"
+    assert int(result_redis().get(key) or 0) == 1  # run once: an error is not retried
+
+
+def _client_id_after_wait(runner: ScriptRunner) -> int:
+    runner.wait()
+    return _client_id(runner)
+
+
 def _decoded(template: Any, result: Any) -> dict[str, Any]:
     """The meta a template makes around ``result``."""
     text = template.meta_before + json.dumps(result) + template.meta_after

@@ -7,9 +7,13 @@ fallback poll). Against a class that lacks the members, each check names what is
 
 from __future__ import annotations
 
+import msgpack
+import pytest
 from channels_redis import pubsub
+from channels_redis.serializers import MsgPackSerializer
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
 
 from taskgate.events import layer_pipeline
 from taskgate.serve import uvicorn_http, uvicorn_members, uvicorn_websocket
@@ -66,3 +70,39 @@ def test_the_installed_channels_redis_has_what_the_pipeline_uses() -> None:
 def test_a_channels_redis_without_those_members_is_named() -> None:
     gone = ((pubsub.RedisPubSubLoopLayer, "_get_shard_renamed"),)
     assert layer_pipeline.missing_members(gone) == ["RedisPubSubLoopLayer._get_shard_renamed"]
+
+
+def test_the_installed_websockets_has_what_the_own_framing_checks() -> None:
+    assert uvicorn_websocket.own_framing_supported()
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
+def test_a_text_framed_here_is_the_frame_websockets_makes(length: int) -> None:
+    payload = b"x" * length
+    made = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    assert uvicorn_websocket.text_frame(payload) == made
+
+
+def test_the_plain_msgpack_serializer_is_used_as_msgpack_itself() -> None:
+    """Where the layer's serializer is channels-redis' plain msgpack one, the gateway and the
+    store script's message use msgpack's functions; the bytes are the layer's."""
+
+    class Layer:
+        def __init__(self, serializer: object) -> None:
+            self._serializer = serializer
+
+        def serialize(self, message: object) -> bytes:
+            raise AssertionError("not used")
+
+        def deserialize(self, data: bytes) -> object:
+            raise AssertionError("not used")
+
+    message = {"type": "job.event", "event": {"seq": 2**64 - 1, "job_id": "j"}}
+    plain = MsgPackSerializer()
+    pack, unpack = layer_pipeline.message_codec(Layer(plain))
+    assert (pack, unpack) == (msgpack.packb, msgpack.unpackb)
+    assert pack(message) == plain.serialize(message)
+    assert unpack(plain.serialize(message)) == message
+
+    prefixed = Layer(MsgPackSerializer(random_prefix_length=4))
+    assert layer_pipeline.message_codec(prefixed) == (prefixed.serialize, prefixed.deserialize)

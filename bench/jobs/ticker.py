@@ -7,7 +7,6 @@ once, and every variant of a scenario runs the same steps at the same pace.
 
 from __future__ import annotations
 
-from celery import current_task
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.peer_apps.paced import paced_steps
@@ -21,11 +20,13 @@ class TickerParams(BaseModel):
     steps: int = Field(50, ge=1, le=100_000)
     interval: float = Field(0.1, ge=0, le=60)
     start_at: float = Field(0.0, description="Unix time of the first step (0: at once).")
+    slot: int = Field(0, ge=0, description="This job's place among the jobs run together.")
+    slots: int = Field(1, ge=1, description="How many jobs run together.")
 
 
 @job("bench.ticker", params=TickerParams, description="Benchmark job.", time_limit=3600)
 def ticker(params: TickerParams) -> int:
-    job_id = str(current_task.request.id)
-    for step in paced_steps(job_id, params.steps, params.interval, params.start_at):
+    pace = paced_steps(params.steps, params.interval, params.start_at, params.slot, params.slots)
+    for step in pace:
         report_progress(step, params.steps)
     return params.steps

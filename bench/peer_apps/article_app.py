@@ -16,9 +16,11 @@ app = Celery("article", broker=os.environ["PEER_REDIS_URL"], backend=os.environ[
 
 
 @app.task(bind=True, name="peer.article")
-def article(self: Any, steps: int, interval: float, start_at: float) -> int:
+def article(
+    self: Any, steps: int, interval: float, start_at: float, slot: int = 0, slots: int = 1
+) -> int:
     reported = []
-    for step in paced_steps(str(self.request.id), steps, interval, start_at):
+    for step in paced_steps(steps, interval, start_at, slot, slots):
         reported.append(time.time())
         meta = {"current": step, "total": steps, "reported": reported[-1]}
         self.update_state(state="PROGRESS", meta=meta)

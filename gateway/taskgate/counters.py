@@ -6,7 +6,6 @@ adds the live figures and renders them.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -44,15 +43,15 @@ FALLBACK_ROUNDS = Counter(
 )
 
 
-def observe_delay(path: str, ts: object) -> None:
-    """Record now minus ``ts`` (an event's ISO 8601 UTC timestamp) for an event that arrived."""
+def observe_delay(path: str, ts: object, arrived: float) -> None:
+    """Record ``arrived`` minus ``ts`` (an event's ISO 8601 UTC timestamp)."""
     if not isinstance(ts, str):
         return
     try:
         sent = datetime.fromisoformat(ts).timestamp()
     except ValueError:
         return
-    DELAY.labels(path).observe(max(0.0, time.time() - sent))
+    DELAY.labels(path).observe(max(0.0, arrived - sent))
 
 
 def count_refusal(code: str) -> None:

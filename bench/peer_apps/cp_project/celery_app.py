@@ -27,9 +27,9 @@ app.conf.update(task_serializer="json", result_serializer="json", accept_content
 app.set_default()
 
 
-def _run(recorder: Any, steps: int, interval: float, start_at: float) -> int:
+def _run(recorder: Any, steps: int, interval: float, start_at: float, slot: int, slots: int) -> int:
     reported = []
-    for step in paced_steps(str(recorder.task.request.id), steps, interval, start_at):
+    for step in paced_steps(steps, interval, start_at, slot, slots):
         reported.append(time.time())
         # celery-progress has no timestamp: the report time rides in the description.
         recorder.set_progress(step, steps, description=f"t={reported[-1]:.6f}")
@@ -39,10 +39,14 @@ def _run(recorder: Any, steps: int, interval: float, start_at: float) -> int:
 
 
 @app.task(bind=True, name="peer.cp_ws")
-def cp_ws(self: Any, steps: int, interval: float, start_at: float) -> int:
-    return _run(WebSocketProgressRecorder(self), steps, interval, start_at)
+def cp_ws(
+    self: Any, steps: int, interval: float, start_at: float, slot: int = 0, slots: int = 1
+) -> int:
+    return _run(WebSocketProgressRecorder(self), steps, interval, start_at, slot, slots)
 
 
 @app.task(bind=True, name="peer.cp_http")
-def cp_http(self: Any, steps: int, interval: float, start_at: float) -> int:
-    return _run(ProgressRecorder(self), steps, interval, start_at)
+def cp_http(
+    self: Any, steps: int, interval: float, start_at: float, slot: int = 0, slots: int = 1
+) -> int:
+    return _run(ProgressRecorder(self), steps, interval, start_at, slot, slots)

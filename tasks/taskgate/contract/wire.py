@@ -4,6 +4,7 @@ the ``progress`` object's shape."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +13,21 @@ import orjson
 JsonObject = dict[str, Any]
 
 
+# The text of the current second (up to its fraction), made once a second by now_ts.
+_second: tuple[int, str] = (0, "")
+
+
 def now_ts() -> str:
-    """ISO 8601 UTC with microseconds, as every event's ``ts``."""
-    return format_ts(datetime.now(UTC))
+    """ISO 8601 UTC with microseconds, as every event's ``ts``: :func:`format_ts`'s text,
+    whose date and time of day are made once a second (after 100 ms idle, making them was a
+    tenth of the time a progress report took to leave for Redis)."""
+    global _second
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    made_for, prefix = _second
+    if made_for != seconds:
+        prefix = format_ts(datetime.fromtimestamp(seconds, UTC))[:-7]  # "...:SS." of ".000000Z"
+        _second = (seconds, prefix)
+    return f"{prefix}{micros:06d}Z"
 
 
 def format_ts(moment: datetime) -> str:

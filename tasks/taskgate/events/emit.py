@@ -8,6 +8,7 @@ an end state (:data:`_STORE_UNLESS_ENDED`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -133,9 +134,13 @@ def store_and_emit(
     state: str,
     *,
     progress: JsonObject | None = None,
-) -> int:
-    """Store a running/progress state with its seq and ts, then push it. Returns the seq, or
-    0 when the job had already ended (nothing is stored or pushed then).
+) -> None:
+    """Store a running/progress state with its seq and ts, then push it; nothing is stored
+    or pushed when the job has already ended (logged).
+
+    Where the store script pushes the event itself this returns once the run is sent:
+    Redis runs the scripts of one process in the order they were sent, and
+    :func:`wait_stored` waits for their answers (a job's end does).
 
     ``request`` is the job's Celery request, captured on the job's own thread (Celery keeps
     it thread-local, and a coalescing timer may call this from another thread).
@@ -148,7 +153,9 @@ def store_and_emit(
     result_before, _, result_after = result.partition(str(_SEQ_MARK))
     before, after = template.meta_before + result_before, result_after + template.meta_after
     keys = template.keys
-    last = dumps(progress) if progress is not None else ""
+    # The progress as encoded in the result (its last member; a string before it has its
+    # quotes escaped, so this key is the first text of the kind): not encoded twice.
+    last = result.partition('"progress":')[2][:-1] if progress is not None else ""
     started = job_id if state == "STARTED" else ""
     args: list[str | int | bytes] = [before, after, template.ttl, last, started]
     event: JsonObject = {"event": "progress" if progress is not None else "running"}
@@ -163,29 +170,51 @@ def store_and_emit(
     if route is not None and packed is not None:
         args += [route.channel(job_id), *packed]
     sent = time.time()
-    seq = int(store_script(keys, args))
+    if packed is not None:
+        # The script pushes it: its answer (the seq) is read after the next run goes out.
+        store_script.send(keys, args, functools.partial(_stored, event, state, sent, True))
+    else:
+        answer = store_script(keys, args)
+        if _stored(event, state, sent, False, answer):
+            publisher.publish(job_id, event)
+    if state == "STARTED":
+        # Its progress template now, not at its first report: jobs started together would
+        # each build it at the same first step, while the others' progress goes out.
+        _template(task.backend, request, "PROGRESS", job_id)
+
+
+def _stored(event: JsonObject, state: str, sent: float, pushed: bool, answer: Any) -> bool:
+    """Log the store script's answer for ``event``; whether it was stored (then its seq is
+    the event's)."""
+    job_id = event["job_id"]
+    if isinstance(answer, Exception):
+        logger.warning("job=%s state=%s could not be stored: %r", job_id, state.lower(), answer)
+        return False
+    seq = int(answer)
     if seq == 0:
         logger.info("job=%s state=%s discarded: the job has already ended", job_id, state.lower())
-        return 0
+        return False
     event["seq"] = seq
+    progress = event.get("progress")
     if progress is not None:
         logger.debug(
             "job=%s state=progress seq=%d percent=%s", job_id, seq, progress.get("percent")
         )
     else:
-        logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, worker)
-    if packed is None:
-        publisher.publish(job_id, event)
+        logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, event.get("worker"))
     if stage_times.active():
-        # Sent to Redis, and its answer back (pushed already, when the script pushed).
-        stage_times.mark("stored", job_id, seq, sent, time.time())
-        if packed is not None:
+        if pushed:  # by the script, as it was sent (its answer was not waited for)
+            stage_times.mark("sent", job_id, seq, sent)
             stage_times.mark("published", job_id, seq, sent)
-    if state == "STARTED":
-        # Its progress template now, not at its first report: jobs started together would
-        # each build it at the same first step, while the others' progress goes out.
-        _template(task.backend, request, "PROGRESS", job_id)
-    return seq
+        else:  # sent to Redis, and its answer back
+            stage_times.mark("stored", job_id, seq, sent, time.time())
+    return True
+
+
+def wait_stored() -> None:
+    """Return once every state this process sent to be stored is stored (or refused): what a
+    job reported goes before its end."""
+    store_script.wait()
 
 
 # The store script on a connection of its own (its runs are the progress path's cost).

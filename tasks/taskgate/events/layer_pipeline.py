@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from channels_redis import pubsub
+import msgpack
+from channels_redis import pubsub, serializers
 from channels_redis.utils import decode_hosts
 
 from taskgate.contract.keys import group_name
@@ -128,7 +129,7 @@ class DirectRoute:
     """
 
     def __init__(self, layer: Any) -> None:
-        self._layer = layer
+        self._serialize = message_codec(layer)[0]
         self._prefix = layer_prefix(layer)
 
     def channel(self, job_id: str) -> str:
@@ -137,7 +138,7 @@ class DirectRoute:
     def split(self, event: JsonObject) -> tuple[bytes, bytes] | None:
         """The layer's message for ``event`` (whose seq is :data:`SEQ_MARK`), split where the
         packed seq goes; None if the serializer did not pack it plainly."""
-        raw = bytes(self._layer.serialize(_message(event)))
+        raw = bytes(self._serialize(_message(event)))
         if raw.count(_PACKED_MARK) != 1:
             return None
         before, _, after = raw.partition(_PACKED_MARK)
@@ -150,6 +151,24 @@ SEQ_MARK = _PACKED_SEQ_MARK
 class _Prefixed:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+
+
+Codec = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
+
+
+def message_codec(layer: Any) -> Codec:
+    """How the layer serializes and deserializes a message: msgpack's own functions where
+    its serializer is channels-redis' plain msgpack one (no encryption, no random prefix:
+    then that is all it does, and the layer's two calls around it cost as much again on a
+    cold path), else the layer's methods."""
+    serializer: Any = getattr(layer, "_serializer", None)
+    if (
+        type(serializer) is serializers.MsgPackSerializer
+        and not serializer.crypter
+        and not serializer.random_prefix_length
+    ):
+        return msgpack.packb, msgpack.unpackb
+    return layer.serialize, layer.deserialize
 
 
 def plain_pubsub_address(layer: Any) -> SplitResult | None:

@@ -21,7 +21,7 @@ from celery.app.task import Context
 
 from taskgate.contract.wire import JsonObject, make_progress
 from taskgate.events import stats
-from taskgate.events.emit import store_and_emit
+from taskgate.events.emit import store_and_emit, wait_stored
 from taskgate.worker.rate import RateEstimator
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ class ProgressReporter:
                 self._timer.start()
 
     def close(self) -> None:
-        """Send what is pending, synchronously; later reports are ignored."""
+        """Send what is pending and wait until it (and the running state) is stored; later
+        reports are ignored."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -86,6 +87,10 @@ class ProgressReporter:
                 self._send_locked()
             self._closed = True
             coalesced = self.coalesced
+        try:
+            wait_stored()
+        except Exception:
+            logger.warning("job=%s progress not confirmed stored", self._job_id, exc_info=True)
         stats.add(stats.COALESCED, coalesced)
 
     def _on_timer(self) -> None:
