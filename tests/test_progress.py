@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -34,6 +36,20 @@ def burst(params: BurstParams) -> int:
     for done in range(1, params.count + 1):
         report_progress(done, params.count, f"{done} done")
     return params.count
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@job("tests.late_report", params=NoParams, description="A report the coalescing holds back.")
+def late_report(params: NoParams) -> list[float]:
+    report_progress(1, 2, "first")  # sent at once
+    before = time.time()
+    report_progress(2, 2, "held")  # within the interval: a timer sends it later
+    after = time.time()
+    time.sleep(0.3)  # the timer sends it meanwhile
+    return [before, after]
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +114,19 @@ def test_a_failing_job_pushes_failure_after_its_state_is_stored(celery_session_w
     )
     assert events[-1]["error"] == {"type": "DemoFailure", "message": "nope"}
     assert app.backend.get_task_meta(job_id)["status"] == "FAILURE"
+
+
+def test_a_held_back_progress_carries_the_moment_it_was_reported(
+    celery_session_worker: Any,
+) -> None:
+    """PROTOCOL.md: ``ts`` is the moment the worker reported it, not when a coalescing timer
+    sent it, so ``now - ts`` is the whole delay a watcher saw."""
+    job_id = "late-report-0001"
+    events = _run_and_listen(
+        job_id, lambda: late_report.task.apply_async(kwargs={}, task_id=job_id, queue=QUEUE)
+    )
+    held = [e for e in events if e["event"] == "progress" and e["progress"]["current"] == 2]
+    assert len(held) == 1
+    before, after = app.backend.get_task_meta(job_id)["result"]
+    reported = datetime.fromisoformat(held[0]["ts"]).timestamp()
+    assert before - 1e-6 <= reported <= after  # stamped in the call, which did not send it

@@ -134,9 +134,11 @@ def store_and_emit(
     state: str,
     *,
     progress: JsonObject | None = None,
+    ts: str | None = None,
 ) -> None:
-    """Store a running/progress state with its seq and ts, then push it; nothing is stored
-    or pushed when the job has already ended (logged).
+    """Store a running/progress state with its seq and ``ts`` (when the job reported it;
+    now if not given), then push it; nothing is stored or pushed when the job has already
+    ended (logged).
 
     Where the store script pushes the event itself this returns once the run is sent:
     Redis runs the scripts of one process in the order they were sent, and
@@ -146,7 +148,7 @@ def store_and_emit(
     it thread-local, and a coalescing timer may call this from another thread).
     """
     job_id = str(request.id)
-    ts = now_ts()
+    ts = ts or now_ts()
     worker = str(request.hostname) if getattr(request, "hostname", None) else None
     template = _template(task.backend, request, state, job_id)
     result = dumps({"seq": _SEQ_MARK, "ts": ts, "worker": worker, "progress": progress})

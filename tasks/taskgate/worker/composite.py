@@ -84,7 +84,7 @@ class MergeTask(JobTask):
         except Exception:  # advisory, like progress: the merge itself must still run
             logger.warning("job=%s could not record the merge step running", job_id, exc_info=True)
 
-        def send(progress: JsonObject) -> None:
+        def send(progress: JsonObject, ts: str) -> None:
             aggregate.update(job_id, "merge", "running", progress=progress)
 
         return send

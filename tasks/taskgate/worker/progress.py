@@ -19,7 +19,7 @@ from typing import Any
 from celery import Task
 from celery.app.task import Context
 
-from taskgate.contract.wire import JsonObject, make_progress
+from taskgate.contract.wire import JsonObject, make_progress, now_ts
 from taskgate.events import stats
 from taskgate.events.emit import store_and_emit, wait_stored
 from taskgate.worker.rate import RateEstimator
@@ -39,7 +39,7 @@ class ProgressReporter:
         task: Task[Any, Any],
         request: Context,
         min_interval: float,
-        send: Callable[[JsonObject], object] | None = None,
+        send: Callable[[JsonObject, str], object] | None = None,
     ) -> None:
         self._task = task
         self._request = request
@@ -48,6 +48,7 @@ class ProgressReporter:
         self._min_interval = min_interval
         self._lock = threading.Lock()
         self._pending: JsonObject | None = None
+        self._pending_ts = ""  # when the job reported the pending progress: its event's ts
         self._pending_at = 0.0  # when the pending progress was reported (monotonic)
         self._rates = RateEstimator(time.monotonic())
         self._last_sent = float("-inf")
@@ -58,6 +59,7 @@ class ProgressReporter:
     def report(
         self, current: float, total: float | None, message: str = "", unit: str | None = None
     ) -> None:
+        reported = now_ts()  # the moment the job reported it (PROTOCOL.md: ``ts``)
         progress = make_progress(current, total, message)
         if unit:
             progress["unit"] = unit
@@ -66,7 +68,7 @@ class ProgressReporter:
                 return
             if self._pending is not None:
                 self.coalesced += 1
-            self._pending = progress
+            self._pending, self._pending_ts = progress, reported
             self._pending_at = time.monotonic()
             wait = self._last_sent + self._min_interval - time.monotonic()
             if wait <= 0:
@@ -108,9 +110,11 @@ class ProgressReporter:
         progress.update(rate=estimate.rate, eta=estimate.eta, interval=estimate.interval)
         try:
             if self._send is not None:
-                self._send(progress)
+                self._send(progress, self._pending_ts)
             else:
-                store_and_emit(self._task, self._request, "PROGRESS", progress=progress)
+                store_and_emit(
+                    self._task, self._request, "PROGRESS", progress=progress, ts=self._pending_ts
+                )
         except Exception:
             # Progress is advisory: a Redis hiccup must not fail the job itself.
             logger.warning("job=%s progress report failed", self._job_id, exc_info=True)

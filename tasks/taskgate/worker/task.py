@@ -20,7 +20,8 @@ from taskgate.worker.progress import ProgressReporter, bind_reporter, unbind_rep
 logger = logging.getLogger(__name__)
 
 
-ProgressSend = Callable[[JsonObject], object]
+# Sends one progress (and its ts: when the job reported it).
+ProgressSend = Callable[[JsonObject, str], object]
 
 
 class JobTask(Task):  # type: ignore[type-arg]
@@ -71,8 +72,8 @@ class JobTask(Task):  # type: ignore[type-arg]
             return None
         part = link
 
-        def send(progress: JsonObject) -> None:
-            store_and_emit(self, request, "PROGRESS", progress=progress)
+        def send(progress: JsonObject, ts: str) -> None:
+            store_and_emit(self, request, "PROGRESS", progress=progress, ts=ts)
             part.report("running", progress=progress)
 
         return send
