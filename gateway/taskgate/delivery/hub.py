@@ -53,7 +53,6 @@ class Hub:
         self.layer_ok = True
         self.layer_changed = asyncio.Event()
         self._layer: Any = get_channel_layer()
-        self._deserialize = message_codec(self._layer)[1]
         self._subscriber = self._own_subscriber()
         self._channel: str | None = None
         self._joined: set[str] = set()
@@ -165,15 +164,13 @@ class Hub:
             logger.debug("pushes are read through the channel layer's own receive")
             return None
         logger.debug("pushes are read on the hub's own pub/sub connection to %s", address.hostname)
+        deserialize = message_codec(self._layer)[1]  # a pub/sub layer's: it has one
         return Subscriber(
             address,
-            self._on_pushed,
+            lambda data: self._dispatch(deserialize(data)),
             self._on_subscriber_lost,
             get_config().redis_connect_timeout,
         )
-
-    def _on_pushed(self, data: bytes) -> None:
-        self._dispatch(self._deserialize(data))
 
     def _on_subscriber_lost(self, exc: Exception | None) -> None:
         logger.warning("pub/sub connection lost: %r", exc)
