@@ -181,3 +181,38 @@ def test_it_is_used_only_for_a_plain_pubsub_layer_on_one_redis(redis_url: str) -
         )
         is None
     )
+
+
+def test_a_hub_on_a_layer_that_is_not_a_pub_sub_one_reads_through_the_layer() -> None:
+    """The in-memory layer (a project's tests, say) has no serializer: the hub makes no
+    subscriber of its own and hands on what the layer delivers."""
+    from django.test import override_settings
+
+    from taskgate.delivery.hub import Hub
+
+    class Socket:  # what the hub calls on a local watcher
+        def __init__(self) -> None:
+            self.offered: list[dict[str, object]] = []
+
+        def offer(self, job_id: str, event: dict[str, object], frame: bytes | None) -> None:
+            self.offered.append(event)
+
+    memory = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with override_settings(CHANNEL_LAYERS=memory):
+        hub = Hub()
+        assert hub._subscriber is None
+        socket = Socket()
+        job_id = "in-memory-job"
+
+        async def run() -> None:
+            hub.watchers[job_id] = {socket}  # type: ignore[arg-type]
+            await hub._join(job_id)
+            hub.start()
+            await hub.broadcast(job_id, {"event": "progress", "job_id": job_id, "seq": 3})
+            async with asyncio.timeout(10):
+                while not socket.offered:
+                    await asyncio.sleep(0.01)
+            await hub.stop()
+
+        asyncio.run(run())
+    assert socket.offered == [{"event": "progress", "job_id": job_id, "seq": 3}]
