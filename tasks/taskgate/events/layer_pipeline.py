@@ -161,14 +161,17 @@ def message_codec(layer: Any) -> Codec:
     its serializer is channels-redis' plain msgpack one (no encryption, no random prefix:
     then that is all it does, and the layer's two calls around it cost as much again on a
     cold path), else the layer's methods."""
-    serializer: Any = getattr(layer, "_serializer", None)
-    if (
-        type(serializer) is serializers.MsgPackSerializer
-        and not serializer.crypter
-        and not serializer.random_prefix_length
-    ):
+    serializer = getattr(layer, "_serializer", None)
+    if type(serializer) is serializers.MsgPackSerializer and _plain(serializer):
         return msgpack.packb, msgpack.unpackb
     return layer.serialize, layer.deserialize
+
+
+def _plain(serializer: object) -> bool:
+    """Whether a channels-redis serializer neither encrypts nor prefixes what it makes."""
+    return not getattr(serializer, "crypter", True) and not getattr(
+        serializer, "random_prefix_length", 1
+    )
 
 
 def plain_pubsub_address(layer: Any) -> SplitResult | None:
@@ -181,8 +184,7 @@ def plain_pubsub_address(layer: Any) -> SplitResult | None:
         return None
     if missing_members(((pubsub.RedisPubSubLoopLayer, "_get_group_channel_name"),)):
         return None
-    serializer = getattr(layer, "_serializer", None)
-    if getattr(serializer, "crypter", True) or getattr(serializer, "random_prefix_length", 1):
+    if not _plain(getattr(layer, "_serializer", None)):
         return None
     hosts = decode_hosts(layer._kwargs.get("hosts") or layer._args[:1] or None)
     if len(hosts) != 1 or "address" not in hosts[0]:

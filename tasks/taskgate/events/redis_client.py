@@ -95,10 +95,9 @@ class ScriptRunner:
             connection = self._connected()
             self._unread.append(_Sent(keys, args, on_answer))
             try:
-                # Packed by hiredis itself: redis-py's packer around it took as long again
-                # after idle (a generator over the arguments, checks for a space in each).
-                parts: Any = (b"EVALSHA", self._sha, len(keys), *keys, *args)  # stub: 1-tuple
-                connection.send_packed_command([hiredis.pack_command(parts)], check_health=False)
+                # No health check: its PING would be answered after the unread answers.
+                command = _packed(b"EVALSHA", self._sha, keys, args)
+                connection.send_packed_command(command, check_health=False)
             except (redis.ConnectionError, redis.TimeoutError):
                 self._run_again()
                 return
@@ -119,10 +118,10 @@ class ScriptRunner:
             connection = self._connected()
             try:
                 try:
-                    connection.send_command("EVALSHA", self._sha, len(keys), *keys, *args)
+                    connection.send_packed_command(_packed(b"EVALSHA", self._sha, keys, args))
                     return connection.read_response()
                 except NoScriptError:
-                    connection.send_command("EVAL", self._source, len(keys), *keys, *args)
+                    connection.send_packed_command(_packed(b"EVAL", self._source, keys, args))
                     return connection.read_response()
             except (redis.ConnectionError, redis.TimeoutError):
                 self._drop()
@@ -133,7 +132,7 @@ class ScriptRunner:
     def _read(self, leave: int) -> None:
         """Read the answers of all unread runs but the last ``leave``, in the order sent."""
         forgotten: list[_Sent] = []
-        while len(self._unread) > leave or (forgotten and self._unread):
+        while len(self._unread) > leave:
             sent = self._unread[0]
             try:
                 answer: Any = self._connection.read_response()
@@ -142,6 +141,7 @@ class ScriptRunner:
                 # refused too. Once all their answers are read, they run again, in order.
                 self._unread.popleft()
                 forgotten.append(sent)
+                leave = 0
                 continue
             except (redis.ConnectionError, redis.TimeoutError):
                 self._unread.extendleft(reversed(forgotten))
@@ -183,6 +183,15 @@ class ScriptRunner:
             connection.connect()
             self._connection, self._pid = connection, os.getpid()
         return self._connection
+
+
+def _packed(
+    command: bytes, script: str, keys: Sequence[str | bytes], args: Sequence[str | int | bytes]
+) -> list[bytes]:
+    """A run as Redis reads it, packed by hiredis itself: redis-py's packer around it took as
+    long again after idle (a generator over the arguments, a check for spaces in the first)."""
+    parts: Any = (command, script, len(keys), *keys, *args)  # its stub types a 1-tuple
+    return [hiredis.pack_command(parts)]
 
 
 def _tell(sent: _Sent, answer: Any) -> None:
