@@ -31,7 +31,7 @@ import uvloop
 from bench.curve import PEER_MODES, peer_curve, taskgate_curve
 from bench.peers import PeerVenvs
 from bench.procs import BenchEnv, raise_nofile
-from bench.realworker import LOADS, VARIANTS, run_real
+from bench.realworker import LOADS, VARIANTS, run_floor, run_real
 from bench.run import describe
 from bench.scenarios import SETTLE
 from bench.sockets import many_sockets
@@ -102,6 +102,8 @@ async def _run(
 
     if "real" in parts:
         loads = [load for load in args.loads.split(",") if load]
+        if "light" in loads:
+            results["floor"] = await run_floor(env)
         results["real"] = await run_real(env, venvs, loads, args.variants.split(";"))
         _save(results, out)
     if "curve" in parts:

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 from bench.clients import create_jobs
+from bench.floor import measure_floor
 from bench.peers import PEER_APPS, PeerVenvs
 from bench.procs import PYTHON, BenchEnv, Child, command_calls, wait_http
 from bench.scenarios import Target
@@ -66,10 +67,15 @@ LOADS = {
 VARIANTS = (
     "taskgate, before",
     "taskgate",
+    "taskgate, traced",
     "celery-progress ws",
     "celery-progress http",
     "article loop",
 )
+# The variant whose stage trace gives the delay split. Tracing writes a line per event and
+# stage in the worker and the gateway (about 0.05 ms at p50 on the light load), so the
+# figures of "taskgate" are measured untraced and the split comes from this run of its own.
+TRACED = "taskgate, traced"
 
 
 def wait_ready(env: BenchEnv, child: Child, timeout: float = 180.0) -> None:
@@ -142,26 +148,29 @@ def _summary(
     }
 
 
-async def run_taskgate(env: BenchEnv, load: Load, direct: bool) -> Result:
+async def run_taskgate(env: BenchEnv, load: Load, direct: bool, traced: bool) -> Result:
+    """taskgate's path (``direct``: as it is now, else as before this work), traced through
+    its stages or not."""
     trace_dir = env.root / f"trace-{load.name}-{'direct' if direct else 'thread'}"
-    trace_dir.mkdir()
+    if traced:
+        trace_dir.mkdir()
     saved = dict(env.env)
     env.env.update(
         TASKGATE_JOB_MODULES="taskgate.examples,bench.jobs.ticker",
         PYTHONPATH=str(ROOT),
-        TASKGATE_BENCH_STAGES_DIR=str(trace_dir),
+        TASKGATE_BENCH_STAGES_DIR=str(trace_dir) if traced else "",
         TASKGATE_DIRECT_PUSH="1" if direct else "0",
         TASKGATE_OWN_SUBSCRIBER="1" if direct else "0",
         TASKGATE_MAX_CONNECTIONS_PER_ADDRESS="1000000",
     )
     try:
-        return await _run_taskgate(env, load, trace_dir)
+        return await _run_taskgate(env, load, trace_dir if traced else None)
     finally:
         env.env.clear()
         env.env.update(saved)
 
 
-async def _run_taskgate(env: BenchEnv, load: Load, trace_dir: Path) -> Result:
+async def _run_taskgate(env: BenchEnv, load: Load, trace_dir: Path | None) -> Result:
     loop = asyncio.get_running_loop()
     argv = [PYTHON, "-m", "taskgate", "worker", "--concurrency", str(load.jobs)]
     worker = env.spawn("worker", [*argv, "--loglevel", "INFO"])
@@ -192,7 +201,8 @@ async def _run_taskgate(env: BenchEnv, load: Load, trace_dir: Path) -> Result:
             client.close()
     finally:
         env.stop(worker)
-    return {**_summary(out, load, push=True), **counts, **delay_split(trace_dir, out)}
+    split = delay_split(trace_dir, out) if trace_dir is not None else {}
+    return {**_summary(out, load, push=True), **counts, **split}
 
 
 async def run_peer(env: BenchEnv, venvs: PeerVenvs, variant: str, load: Load) -> Result:
@@ -274,6 +284,16 @@ def _free_port() -> int:
 SETTLE_SECONDS = 3.0
 
 
+async def run_floor(env: BenchEnv) -> Result:
+    """This machine's floor for the light load's pace (:mod:`bench.floor`)."""
+    await _settle()
+    logger.info("this machine's floor: processes that only pass a timestamp on")
+    light = LOADS["light"]
+    result = await measure_floor(env, light.events, light.interval)
+    logger.info("  %s", result)
+    return result
+
+
 async def _settle() -> None:
     """Start each variant on a machine the one before has left: this process's garbage from
     it collected now (not during the next one's measurement), and a few seconds for the
@@ -292,7 +312,8 @@ async def run_real(env: BenchEnv, venvs: PeerVenvs, loads: list[str], variants: 
             logger.info("real workers, %s load: %s", name, variant)
             try:
                 if variant.startswith("taskgate"):
-                    result = await run_taskgate(env, load, direct=variant == "taskgate")
+                    direct = variant != "taskgate, before"
+                    result = await run_taskgate(env, load, direct, traced=variant != "taskgate")
                 else:
                     result = await run_peer(env, venvs, variant, load)
             except Exception as exc:  # one variant failing must not lose the others

@@ -46,6 +46,20 @@ def real_table(load: str, results: dict[str, dict[str, Any]]) -> str:
     return f"Real workers, {load} load\n\n" + table(rows, ["metric", *variants])
 
 
+def floor_table(floor: dict[str, dict[str, Any]], light: dict[str, dict[str, Any]]) -> str:
+    """The floor next to what the light load's p50 ratio targets ask of taskgate."""
+    rows: list[list[Any]] = [
+        [f"floor: {path}", values.get("p50_ms"), values.get("p99_ms")]
+        for path, values in floor.items()
+    ]
+    for peer, target in RATIOS.items():
+        p50 = light.get(peer, {}).get("p50_ms")
+        if isinstance(p50, int | float) and math.isfinite(p50):
+            rows.append([f"{target}x below {peer} (its p50 / {target})", p50 / target, None])
+    header = ["chain, light load's pace", "p50 (ms)", "p99 (ms)"]
+    return "This machine's floor, in the same run\n\n" + table(rows, header)
+
+
 def split_table(real: dict[str, dict[str, dict[str, Any]]]) -> str:
     columns: list[tuple[str, str]] = [
         (load, variant)
@@ -108,6 +122,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(real_table(load, by_variant))
     if results.get("real"):
         parts.append(split_table(results["real"]))
+    if results.get("floor"):
+        parts.append(floor_table(results["floor"], (results.get("real") or {}).get("light", {})))
     if results.get("curves"):
         parts.append(curve_table(results["curves"]))
     if results.get("sockets"):
