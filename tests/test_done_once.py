@@ -29,7 +29,8 @@ return {n, ARGV[1]}
 
 def _client_id(runner: ScriptRunner) -> int:
     """The server-side id of the runner's own connection (CLIENT ID on that connection)."""
-    connection: Any = runner._connected()
+    runner.connect()
+    connection: Any = runner._connection
     connection.send_command("CLIENT", "ID")
     return int(connection.read_response())
 

@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskgate.contract.keys import group_name
+from taskgate.events.layer_pipeline import pushed_event
 from taskgate.serve.celery_app import app
 from taskgate.worker.progress import report_progress
 from taskgate.worker.registry import job
@@ -72,9 +73,10 @@ def _run_and_listen(job_id: str, start: Any, timeout: float = 30.0) -> list[dict
         threading.Thread(target=start, daemon=True).start()
         events: list[dict[str, Any]] = []
         while True:
-            message = await asyncio.wait_for(layer.receive(channel), timeout)
-            events.append(message["event"])
-            if message["event"]["event"] in ("success", "failure", "cancelled"):
+            pushed = pushed_event(await asyncio.wait_for(layer.receive(channel), timeout))
+            assert pushed is not None
+            events.append(pushed.event)
+            if pushed.event["event"] in ("success", "failure", "cancelled"):
                 return events
 
     return asyncio.run(listen())

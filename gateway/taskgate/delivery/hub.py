@@ -35,6 +35,7 @@ from taskgate.events.layer_pipeline import (
     layer_prefix,
     message_codec,
     plain_pubsub_address,
+    pushed_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,29 +86,36 @@ class Hub:
         """The highest seq this process has handed to the job's watchers (-1: none yet)."""
         return self._seen.get(job_id, -1)
 
-    def deliver(self, job_id: str, event: JsonObject, path: str) -> None:
+    def deliver(
+        self,
+        job_id: str,
+        event: JsonObject,
+        path: str,
+        frame: bytes | None = None,
+        traceparent: object = None,
+    ) -> None:
         """Hand an event to every local watcher of the job (each filters by seq).
 
-        A pushed event may carry its worker span's ``traceparent`` (tracing on): it is taken
+        ``frame`` is the event as the worker encoded it (written to sockets as it is). A
+        pushed event may carry its worker span's ``traceparent`` (tracing on): it is taken
         off here, and the hand-over is a ``taskgate.deliver`` span of the job's trace.
         """
-        traceparent = event.pop(telemetry.TRACEPARENT, None)
+        traceparent = event.pop(telemetry.TRACEPARENT, traceparent)
         if traceparent is None or not telemetry.active() or not self.watchers.get(job_id):
-            self._deliver(job_id, event, path)
+            self._deliver(job_id, event, path, frame)
             return
         attributes = {"job_id": job_id, "event": event.get("event"), "path": path}
         with telemetry.span("taskgate.deliver", telemetry.extract(traceparent), **attributes):
-            self._deliver(job_id, event, path)
+            self._deliver(job_id, event, path, frame)
 
-    def _deliver(self, job_id: str, event: JsonObject, path: str) -> None:
+    def _deliver(self, job_id: str, event: JsonObject, path: str, frame: bytes | None) -> None:
         arrived = time.time()
         conns = self.watchers.get(job_id)
         if not conns:
             return
-        try:
-            frame: bytes | None = encode_frame(event)  # once for every local watcher
-        except ValueError:
-            frame = None  # each socket reports it
+        if frame is None:
+            with contextlib.suppress(ValueError):  # (each socket reports it)
+                frame = encode_frame(event)  # once for every local watcher
         for conn in list(conns):
             conn.offer(job_id, event, frame)
         # The books after the sockets: they were a fifth of an event's time in the gateway.
@@ -259,14 +267,11 @@ class Hub:
             self._dispatch(message)
 
     def _dispatch(self, message: Any) -> None:
-        if not isinstance(message, dict):
-            return
-        kind = message.get("type")
-        if kind == "job.event":
-            event = message.get("event")
-            if isinstance(event, dict) and isinstance(event.get("job_id"), str):
-                self.deliver(event["job_id"], event, "push")
-        elif kind == "taskgate.probe":
+        pushed = pushed_event(message)
+        if pushed is not None:
+            event = pushed.event
+            self.deliver(event["job_id"], event, "push", pushed.frame, pushed.traceparent)
+        elif isinstance(message, dict) and message.get("type") == "taskgate.probe":
             waiter = self._probes.get(str(message.get("nonce")))
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)

@@ -20,11 +20,11 @@ from celery.app.task import Context
 from taskgate.config import telemetry
 from taskgate.config.celery_app import result_ttl
 from taskgate.contract.keys import RUNNING_KEY, progress_key, seq_key
-from taskgate.contract.wire import JsonObject, dumps, now_ts
+from taskgate.contract.wire import JsonObject, dumps, encode_frame, now_ts
 from taskgate.events import stage_times
-from taskgate.events.layer_pipeline import SEQ_MARK
+from taskgate.events.layer_pipeline import DirectRoute
 from taskgate.events.publisher import publisher
-from taskgate.events.redis_client import ScriptRunner, result_redis
+from taskgate.events.redis_client import Prepared, ScriptRunner, result_redis
 
 logger = logging.getLogger(__name__)
 
@@ -55,49 +55,76 @@ counter = SeqCounter()
 # A running/progress state, stored in one round trip unless the job has already ended: a
 # worker that was paused past its lease (the gateway settled the job as lost), or progress
 # still pending when a plain task returned, must never change an end state.
-# KEYS: meta, seq, progress, the running set. ARGV: the meta before and after its seq, ttl,
-# progress or '', the job id when it starts running (else ''); then, when the script pushes
-# the event itself (a DirectRoute: one round trip, stored before published), the layer's
-# channel and its message before and after the packed seq (0xcf and 8 bytes, big-endian).
+#
+# The event is one JSON text, its frame, made by the worker with a gap where the seq goes:
+# the script fills it in and the same text is the stored result (with the worker's name
+# added where the frame does not carry it), the pushed frame, and the message of the layer
+# it publishes (one encoding per report, on the worker's cold path after idle).
+# KEYS: meta, seq, progress, the running set. ARGV: what a job's runs in one state share
+# (packed once, at its start): 1-2 the meta before and after its result, 3 ttl, 4 the job id
+# when it starts running (else ''), 5 the frame before its seq, 6 what the stored result has
+# besides the frame (its worker, or ''), 7 the layer's channel when the script pushes the
+# event itself (a DirectRoute: one round trip, stored before published; else ''); then each
+# run's own: 8 the layer's message up to the frame (msgpack: the frame is its last value, as
+# binary, whose size this script writes), 9 the progress (or ''), 10 the frame after its seq
+# up to its closing brace.
+# The end check reads the status where Celery writes it, first (decoding the whole meta
+# when it is not there, as with another serializer).
 _STORE_UNLESS_ENDED = """
 local current = redis.call('GET', KEYS[1])
 if current then
-  local ok, meta = pcall(cjson.decode, current)
-  if ok and type(meta) == 'table' and
-     (meta.status == 'SUCCESS' or meta.status == 'FAILURE' or meta.status == 'REVOKED') then
+  local status = string.match(current, '^{"status": "(%u+)"')
+  if not status then
+    local ok, meta = pcall(cjson.decode, current)
+    status = ok and type(meta) == 'table' and meta.status or nil
+  end
+  if status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED' then
     return 0
   end
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('SET', KEYS[1], ARGV[1] .. seq .. ARGV[2], 'EX', ARGV[3])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end
-if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], redis.call('TIME')[1], ARGV[5]) end
-if ARGV[6] then
-  local packed, rest = {}, seq
-  for i = 8, 1, -1 do packed[i] = rest % 256; rest = math.floor(rest / 256) end
-  redis.call('PUBLISH', ARGV[6], ARGV[7] .. string.char(207, unpack(packed)) .. ARGV[8])
+local head = ARGV[5] .. seq .. ARGV[10]
+redis.call('SET', KEYS[1], ARGV[1] .. head .. ARGV[6] .. '}' .. ARGV[2], 'EX', ARGV[3])
+if ARGV[9] ~= '' then redis.call('SET', KEYS[3], ARGV[9], 'EX', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[4], redis.call('TIME')[1], ARGV[4]) end
+if ARGV[7] ~= '' then
+  local frame = head .. '}'
+  local n = #frame
+  local size
+  if n < 256 then
+    size = string.char(196, n)
+  elseif n < 65536 then
+    size = string.char(197, math.floor(n / 256), n % 256)
+  else
+    size = string.char(198, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+                       math.floor(n / 256) % 256, n % 256)
+  end
+  redis.call('PUBLISH', ARGV[7], ARGV[8] .. size .. frame)
 end
 return seq
 """
-# Stands for the seq in the encoded meta until the script knows it (a number no seq reaches).
-_SEQ_MARK = -735_109_346_827_501
 # Stands for the result in a job's encoded meta (:func:`_template`).
 _RESULT_MARK = "taskgate-result-7c0e5b1d"
 _TEMPLATES_KEPT = 256
+_EVENT_NAMES = {"STARTED": "running", "PROGRESS": "progress"}
 
 
 @dataclass(frozen=True)
 class _Template:
-    """What every report of one run of a job in one state shares: Celery's encoded meta
-    around its result, the store script's keys and the states' time to live."""
+    """What every run of one job in one state shares, packed once: Celery's encoded meta
+    around its result, the store script's keys, the states' time to live, the frame's text
+    before its seq, and where the script publishes it."""
 
     request: Context
     children: int
     meta_before: str
     meta_after: str
     keys: list[str | bytes]
-    ttl: int
+    prepared: Prepared
+    route: DirectRoute | None
+    worker: str | None
+    worker_json: str  # ',"worker":"..."' ('' when not known)
 
 
 _templates: dict[tuple[str, str], _Template] = {}
@@ -122,7 +149,15 @@ def _template(backend: Any, request: Context, state: str, job_id: str) -> _Templ
     keys = [backend.get_key_for_task(job_id), seq_key(job_id), progress_key(job_id), RUNNING_KEY]
     if len(_templates) >= _TEMPLATES_KEPT:
         _templates.clear()
-    made = _Template(request, children, before, after, keys, result_ttl())
+    worker = str(request.hostname) if getattr(request, "hostname", None) else None
+    worker_json = f',"worker":{dumps(worker)}' if worker else ""
+    head = f'{{"event":{dumps(_EVENT_NAMES[state])},"job_id":{dumps(job_id)},"seq":'
+    route = publisher.route()
+    shared: list[str | int] = [before, after, result_ttl(), job_id if state == "STARTED" else ""]
+    shared += [head, worker_json if state == "PROGRESS" else ""]
+    shared.append(route.channel(job_id) if route is not None else "")
+    prepared = store_script.prepare(keys, shared)
+    made = _Template(request, children, before, after, keys, prepared, route, worker, worker_json)
     _templates[(job_id, state)] = made
     return made
 
@@ -149,35 +184,33 @@ def store_and_emit(
     """
     job_id = str(request.id)
     ts = ts or now_ts()
-    worker = str(request.hostname) if getattr(request, "hostname", None) else None
     template = _template(task.backend, request, state, job_id)
-    result = dumps({"seq": _SEQ_MARK, "ts": ts, "worker": worker, "progress": progress})
-    result_before, _, result_after = result.partition(str(_SEQ_MARK))
-    before, after = template.meta_before + result_before, result_after + template.meta_after
-    keys = template.keys
-    # The progress as encoded in the result (its last member; a string before it has its
-    # quotes escaped, so this key is the first text of the kind): not encoded twice.
-    last = result.partition('"progress":')[2][:-1] if progress is not None else ""
-    started = job_id if state == "STARTED" else ""
-    args: list[str | int | bytes] = [before, after, template.ttl, last, started]
-    event: JsonObject = {"event": "progress" if progress is not None else "running"}
-    event.update(job_id=job_id, seq=SEQ_MARK, ts=ts)
-    telemetry.inject(event)  # the gateway's delivery span joins this one
     if progress is not None:
-        event["progress"] = progress
-    elif worker:
-        event["worker"] = worker
-    route = publisher.route()
-    packed = route.split(event) if route is not None else None
-    if route is not None and packed is not None:
-        args += [route.channel(job_id), *packed]
-    sent = time.time()
-    if packed is not None:
-        # The script pushes it: its answer (the seq) is read after the next run goes out.
-        store_script.send(keys, args, functools.partial(_stored, event, state, sent, True))
+        last = encode_frame(progress)
+        tail = b',"ts":"%b","progress":%b' % (ts.encode(), last)
     else:
-        answer = store_script(keys, args)
-        if _stored(event, state, sent, False, answer):
+        last, tail = b"", f',"ts":"{ts}"{template.worker_json}'.encode()
+    route = template.route
+    sent = time.time()
+    if route is not None:
+        # The script pushes it (with the span's traceparent, tracing on); its answer (the
+        # seq) is read after the next run goes out.
+        carrier: JsonObject = {}
+        telemetry.inject(carrier)
+        head = route.message_head(carrier.get(telemetry.TRACEPARENT))
+        on_answer = functools.partial(_stored, job_id, template.worker, progress, sent, True)
+        store_script.send_prepared(template.prepared, (head, last, tail), on_answer)
+    else:
+        answer = store_script.run_prepared(template.prepared, (b"", last, tail))
+        seq = _stored(job_id, template.worker, progress, sent, False, answer)
+        if seq is not None:
+            event: JsonObject = {"event": _EVENT_NAMES[state], "job_id": job_id, "seq": seq}
+            event["ts"] = ts
+            telemetry.inject(event)  # the gateway's delivery span joins this one
+            if progress is not None:
+                event["progress"] = progress
+            elif template.worker:
+                event["worker"] = template.worker
             publisher.publish(job_id, event)
     if state == "STARTED":
         # Its progress template now, not at its first report: jobs started together would
@@ -185,32 +218,36 @@ def store_and_emit(
         _template(task.backend, request, "PROGRESS", job_id)
 
 
-def _stored(event: JsonObject, state: str, sent: float, pushed: bool, answer: Any) -> bool:
-    """Log the store script's answer for ``event``; whether it was stored (then its seq is
-    the event's)."""
-    job_id = event["job_id"]
+def _stored(
+    job_id: str,
+    worker: str | None,
+    progress: JsonObject | None,
+    sent: float,
+    pushed: bool,
+    answer: Any,
+) -> int | None:
+    """Log the store script's answer for the job's running state (``progress`` None) or
+    progress: its seq if it was stored."""
+    state = "running" if progress is None else "progress"
     if isinstance(answer, Exception):
-        logger.warning("job=%s state=%s could not be stored: %r", job_id, state.lower(), answer)
-        return False
+        logger.warning("job=%s state=%s could not be stored: %r", job_id, state, answer)
+        return None
     seq = int(answer)
     if seq == 0:
-        logger.info("job=%s state=%s discarded: the job has already ended", job_id, state.lower())
-        return False
-    event["seq"] = seq
-    progress = event.get("progress")
+        logger.info("job=%s state=%s discarded: the job has already ended", job_id, state)
+        return None
     if progress is not None:
-        logger.debug(
-            "job=%s state=progress seq=%d percent=%s", job_id, seq, progress.get("percent")
-        )
+        percent = progress.get("percent")
+        logger.debug("job=%s state=progress seq=%d percent=%s", job_id, seq, percent)
     else:
-        logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, event.get("worker"))
+        logger.info("job=%s state=running seq=%d worker=%s", job_id, seq, worker)
     if stage_times.active():
         if pushed:  # by the script, as it was sent (its answer was not waited for)
             stage_times.mark("sent", job_id, seq, sent)
             stage_times.mark("published", job_id, seq, sent)
         else:  # sent to Redis, and its answer back
             stage_times.mark("stored", job_id, seq, sent, time.time())
-    return True
+    return seq
 
 
 def wait_stored() -> None:

@@ -16,10 +16,12 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeGuard
 from urllib.parse import SplitResult, urlsplit
 
 import msgpack
+import orjson
 from channels_redis import pubsub, serializers
 from channels_redis.utils import decode_hosts
 
@@ -114,38 +116,81 @@ def _message(event: JsonObject) -> JsonObject:
     return {"type": "job.event", "event": event}
 
 
-# A seq of this size is packed by msgpack as ``0xcf`` and 8 bytes, the form the store
-# script writes the real seq in (a decoder takes a uint64 of any value).
-_PACKED_SEQ_MARK = 0xF3A1_5EC0_D2B7_4E19
-_PACKED_MARK = b"\xcf" + _PACKED_SEQ_MARK.to_bytes(8, "big")
-
-
 class DirectRoute:
     """How the store script itself publishes an event as the layer would (one round trip).
 
     Only made (:func:`direct_route`) where that is the same message on the same server: a
     pub/sub layer with one host, the result backend's Redis, no encryption and no random
     prefix. Pub/sub channels are the same in every database of a server.
+
+    The message is a job's frame as the gateway writes it to sockets (JSON, made once by the
+    worker): ``{"type": "job.frame", "frame": <the frame, binary>}``, plus the worker span's
+    ``traceparent`` when tracing is on. The script writes the frame, as msgpack's binary of
+    its size, after :meth:`message_head`.
     """
 
     def __init__(self, layer: Any) -> None:
-        self._serialize = message_codec(layer)[0]
         self._prefix = layer_prefix(layer)
+        self._head = message_head(None)
 
     def channel(self, job_id: str) -> str:
         return group_channel(self._prefix, job_id)
 
-    def split(self, event: JsonObject) -> tuple[bytes, bytes] | None:
-        """The layer's message for ``event`` (whose seq is :data:`SEQ_MARK`), split where the
-        packed seq goes; None if the serializer did not pack it plainly."""
-        raw = bytes(self._serialize(_message(event)))
-        if raw.count(_PACKED_MARK) != 1:
+    def message_head(self, traceparent: str | None) -> bytes:
+        """The layer's message up to the frame (the frame's size and bytes follow)."""
+        return self._head if traceparent is None else message_head(traceparent)
+
+
+def message_head(traceparent: str | None) -> bytes:
+    """msgpack of ``{"type": "job.frame", ["traceparent": ...,] "frame": ...}`` up to the
+    frame's value (a map's members may come in any order; the frame's is last)."""
+    members: list[tuple[str, str]] = [("type", FRAME_MESSAGE)]
+    if traceparent is not None:
+        members.append(("traceparent", traceparent))
+    parts = [bytes((0x80 | (len(members) + 1),))]
+    parts += [msgpack.packb(part) for member in members for part in member]
+    parts.append(msgpack.packb("frame"))
+    return b"".join(parts)
+
+
+FRAME_MESSAGE = "job.frame"
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """A job event as a layer message carried it: the event, and the frame it came as (the
+    store script's push) with its worker span's ``traceparent`` (tracing on)."""
+
+    event: JsonObject
+    frame: bytes | None = None
+    traceparent: str | None = None
+
+
+def pushed_event(message: object) -> Pushed | None:
+    """The job event in a layer message (``job.frame`` or ``job.event``); None for any
+    other message, or one that is not well formed (logged)."""
+    if not isinstance(message, dict):
+        return None
+    kind = message.get("type")
+    if kind == FRAME_MESSAGE:
+        frame = message.get("frame")
+        try:
+            event = orjson.loads(frame) if isinstance(frame, bytes) else None
+        except orjson.JSONDecodeError:
+            logger.warning("a pushed frame is not JSON: %r", frame[:80] if frame else frame)
             return None
-        before, _, after = raw.partition(_PACKED_MARK)
-        return before, after
+        traceparent = message.get("traceparent")
+        if _is_event(event):
+            return Pushed(event, frame, traceparent if isinstance(traceparent, str) else None)
+    elif kind == "job.event":
+        event = message.get("event")
+        if _is_event(event):
+            return Pushed(event)
+    return None
 
 
-SEQ_MARK = _PACKED_SEQ_MARK
+def _is_event(event: object) -> TypeGuard[JsonObject]:
+    return isinstance(event, dict) and isinstance(event.get("job_id"), str)
 
 
 class _Prefixed:
@@ -161,10 +206,15 @@ def message_codec(layer: Any) -> Codec:
     its serializer is channels-redis' plain msgpack one (no encryption, no random prefix:
     then that is all it does, and the layer's two calls around it cost as much again on a
     cold path), else the layer's methods."""
-    serializer = getattr(layer, "_serializer", None)
-    if type(serializer) is serializers.MsgPackSerializer and _plain(serializer):
+    if plain_msgpack(layer):
         return msgpack.packb, msgpack.unpackb
     return layer.serialize, layer.deserialize
+
+
+def plain_msgpack(layer: Any) -> bool:
+    """Whether the layer's serializer is channels-redis' msgpack one, plain."""
+    serializer = getattr(layer, "_serializer", None)
+    return type(serializer) is serializers.MsgPackSerializer and _plain(serializer)
 
 
 def _plain(serializer: object) -> bool:
@@ -207,10 +257,12 @@ def group_channel(prefix: str, job_id: str) -> str:
 
 
 def direct_route(layer: Any, result_host: tuple[str, int] | None) -> DirectRoute | None:
-    """A :class:`DirectRoute` if ``layer`` publishes on ``result_host`` exactly as the store
-    script can; else None (events then go through the publisher thread)."""
+    """A :class:`DirectRoute` if ``layer`` publishes plain msgpack on ``result_host``, as the
+    store script can; else None (events then go through the publisher thread)."""
     address = plain_pubsub_address(layer)
     if result_host is None or address is None or address.hostname is None:
+        return None
+    if not plain_msgpack(layer):  # the script writes msgpack
         return None
     if (_loopback(address.hostname), address.port or 6379) != (
         _loopback(result_host[0]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -13,7 +14,6 @@ from typing import Any
 
 import hiredis
 import redis
-from redis.exceptions import NoScriptError
 
 from taskgate.config import get_config
 from taskgate.config.celery_app import result_target
@@ -40,25 +40,35 @@ def result_redis() -> redis.Redis:
 
 # What a run sent without waiting is told: the script's answer, or the error it ended with.
 OnAnswer = Callable[[Any], object]
+Arg = str | int | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The packed keys and first arguments that many runs share (a job's reports): a run
+    adds its own last arguments (:meth:`ScriptRunner.send_prepared`)."""
+
+    count: int  # the parts of the command after its name and script
+    packed: bytes
 
 
 @dataclass(slots=True)
 class _Sent:
-    keys: Sequence[str | bytes]
-    args: Sequence[str | int | bytes]
+    count: int
+    packed: bytes  # the run's keys and arguments, packed (without EVALSHA and the digest)
     on_answer: OnAnswer
 
 
 class ScriptRunner:
     """One Lua script run on a connection of its own, in this process (made anew after a
-    fork), taken from :func:`result_redis`'s pool so it connects as that client does (TLS,
-    password, Sentinel's master).
-
-    The progress path runs the store script once per report; through the client each run
-    also passes the pool, the retry wrapper and the command hooks: after 50 ms idle on this
-    2-core machine the store call took 0.60 ms through the client and 0.37 ms on a
-    connection of its own (docs/benchmarks.md, round 3). Runs are serialised by a lock (a
-    coalescing timer and the job's thread may both store).
+    fork), connected by :func:`result_redis`'s pool so it connects as that client does (TLS,
+    password, Sentinel's master), then written and read by this class itself: the command
+    packed once (the parts a job's reports share, :meth:`prepare`, at its start), sent with
+    one ``sendall`` and its answers parsed by hiredis. Through the client a run also passed
+    the pool, the retry wrapper, the packer and the command hooks: after 50 ms idle on this
+    2-core machine that was 0.60 ms against 0.37 through its connection (docs/benchmarks.md,
+    round 3), and the connection's own packing and reading again more than this (round 5).
+    Runs are serialised by a lock (a coalescing timer and the job's thread may both store).
 
     :meth:`send` does not wait for the answer: it is read after the next run is sent (or by
     :meth:`wait`), by when it has long arrived. A process that waits for it is woken by
@@ -70,35 +80,49 @@ class ScriptRunner:
     def __init__(self, source: str) -> None:
         self._source = source
         self._sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        self._by_digest = _bulks(b"EVALSHA", self._sha)
+        self._by_source = _bulks(b"EVAL", source)
         self._lock = threading.Lock()
         self._connection: Any = None  # a redis-py Connection (its methods are untyped)
+        self._sock: socket.socket | None = None
+        self._reader = hiredis.Reader()
         self._pid: int | None = None
         self._unread: deque[_Sent] = deque()  # sent on the connection, answers not read
 
-    def __call__(self, keys: Sequence[str | bytes], args: Sequence[str | int | bytes]) -> Any:
+    def prepare(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Prepared:
+        """The shared head of runs with these ``keys`` and first ``args``."""
+        return Prepared(1 + len(keys) + len(args), _bulks(len(keys), *keys, *args))
+
+    def __call__(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         """Run and return the answer: EVALSHA (EVAL when Redis lost the script); one retry
         on a new connection when the connection was lost, as the client would."""
+        return self.run_prepared(self.prepare(keys, args), ())
+
+    def run_prepared(self, prepared: Prepared, rest: Sequence[bytes]) -> Any:
+        """:meth:`__call__`, for a run of ``prepared`` and its last arguments ``rest``."""
+        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), _ignore)
         with self._lock:
             self._read(leave=0)
-            return self._run(keys, args)
+            answer = self._run(sent)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
-    def send(
-        self,
-        keys: Sequence[str | bytes],
-        args: Sequence[str | int | bytes],
-        on_answer: OnAnswer,
-    ) -> None:
+    def send(self, keys: Sequence[Arg], args: Sequence[Arg], on_answer: OnAnswer) -> None:
         """Run without waiting: ``on_answer`` gets the answer (or the run's error) when it is
         read. A connection lost before it was read runs it again on a new one, as
         :meth:`__call__` would; a script Redis forgot is sent again with EVAL."""
+        self.send_prepared(self.prepare(keys, args), (), on_answer)
+
+    def send_prepared(self, prepared: Prepared, rest: Sequence[bytes], on_answer: OnAnswer) -> None:
+        """:meth:`send`, for a run of ``prepared`` and its last arguments ``rest``."""
+        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), on_answer)
         with self._lock:
-            connection = self._connected()
-            self._unread.append(_Sent(keys, args, on_answer))
             try:
-                # No health check: its PING would be answered after the unread answers.
-                command = _packed(b"EVALSHA", self._sha, keys, args)
-                connection.send_packed_command(command, check_health=False)
-            except (redis.ConnectionError, redis.TimeoutError):
+                self._connected()
+                self._unread.append(sent)
+                self._write(sent, self._by_digest)
+            except OSError:
                 self._run_again()
                 return
             self._read(leave=1)  # the earlier answers: after the send, not before it
@@ -113,17 +137,46 @@ class ScriptRunner:
         with self._lock:
             self._connected()
 
-    def _run(self, keys: Sequence[str | bytes], args: Sequence[str | int | bytes]) -> Any:
+    def _write(self, sent: _Sent, name: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            raise ConnectionError("not connected")
+        sock.sendall(b"*%d\r\n%b%b" % (sent.count + 2, name, sent.packed))
+
+    def _answer(self) -> Any:
+        """The next answer on the connection (a Redis error as ``redis.ResponseError``, or
+        :class:`_NoScript`); raises OSError when the connection fails."""
+        while (answer := self._reader.gets()) is False:
+            sock = self._sock
+            data = sock.recv(65536) if sock is not None else b""
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            self._reader.feed(data)
+        if isinstance(answer, hiredis.ReplyError):
+            text = str(answer)
+            if text.startswith("NOSCRIPT"):
+                return _NoScript(text)
+            # As redis-py words it: a script's own error_reply comes as "ERR <its text>".
+            return redis.ResponseError(text.removeprefix("ERR "))
+        return answer
+
+    def _run(self, sent: _Sent) -> Any:
+        """Send ``sent`` and wait for its answer (an error is returned); one retry on a new
+        connection, then the connection error is raised."""
         for attempt in (1, 2):
-            connection = self._connected()
             try:
-                try:
-                    connection.send_packed_command(_packed(b"EVALSHA", self._sha, keys, args))
-                    return connection.read_response()
-                except NoScriptError:
-                    connection.send_packed_command(_packed(b"EVAL", self._source, keys, args))
-                    return connection.read_response()
-            except (redis.ConnectionError, redis.TimeoutError):
+                self._connected()
+                self._write(sent, self._by_digest)
+                answer = self._answer()
+                if isinstance(answer, _NoScript):
+                    self._write(sent, self._by_source)
+                    answer = self._answer()
+                return answer
+            except OSError as exc:
+                self._drop()
+                if attempt == 2:
+                    raise redis.ConnectionError(f"the store script's connection: {exc!r}") from exc
+            except redis.ConnectionError:
                 self._drop()
                 if attempt == 2:
                     raise
@@ -135,21 +188,18 @@ class ScriptRunner:
         while len(self._unread) > leave:
             sent = self._unread[0]
             try:
-                answer: Any = self._connection.read_response()
-            except NoScriptError:
-                # Redis lost its scripts (SCRIPT FLUSH): every run sent after this one was
-                # refused too. Once all their answers are read, they run again, in order.
-                self._unread.popleft()
-                forgotten.append(sent)
-                leave = 0
-                continue
-            except (redis.ConnectionError, redis.TimeoutError):
+                answer = self._answer()
+            except OSError:
                 self._unread.extendleft(reversed(forgotten))
                 self._run_again()
                 return
-            except redis.ResponseError as exc:
-                answer = exc
             self._unread.popleft()
+            if isinstance(answer, _NoScript):
+                # Redis lost its scripts (SCRIPT FLUSH): every run sent after this one was
+                # refused too. Once all their answers are read, they run again, in order.
+                forgotten.append(sent)
+                leave = 0
+                continue
             _tell(sent, answer)
         for sent in forgotten:
             _tell(sent, self._answer_of(sent))
@@ -165,33 +215,50 @@ class ScriptRunner:
 
     def _answer_of(self, sent: _Sent) -> Any:
         try:
-            return self._run(sent.keys, sent.args)
+            return self._run(sent)
         except redis.RedisError as exc:
             return exc
 
     def _drop(self) -> None:
         if self._connection is not None:
             self._connection.disconnect()
-        self._connection = None
+        self._connection = self._sock = None
+        self._reader = hiredis.Reader()
 
-    def _connected(self) -> Any:
+    def _connected(self) -> None:
         if self._connection is None or self._pid != os.getpid():
             self._unread.clear()  # another process's (before a fork), or answered already
+            self._reader = hiredis.Reader()
             connection: Any = result_redis().connection_pool.make_connection()
             # Connected here, as the pool does: a command on a new connection would connect
             # it to its default address, not to the one Sentinel names.
             connection.connect()
             self._connection, self._pid = connection, os.getpid()
-        return self._connection
+            # Written and read here from now on: redis-py has read the handshake's answers.
+            self._sock = connection._sock
 
 
-def _packed(
-    command: bytes, script: str, keys: Sequence[str | bytes], args: Sequence[str | int | bytes]
-) -> list[bytes]:
-    """A run as Redis reads it, packed by hiredis itself: redis-py's packer around it took as
-    long again after idle (a generator over the arguments, a check for spaces in the first)."""
-    parts: Any = (command, script, len(keys), *keys, *args)  # its stub types a 1-tuple
-    return [hiredis.pack_command(parts)]
+class _NoScript(Exception):
+    """Redis does not have the script (NOSCRIPT): it is sent again with EVAL."""
+
+
+def _ignore(answer: Any) -> None:
+    return None
+
+
+def _packed(prepared: Prepared, rest: Sequence[bytes]) -> bytes:
+    if not rest:
+        return prepared.packed
+    return prepared.packed + b"".join([b"$%d\r\n%b\r\n" % (len(part), part) for part in rest])
+
+
+def _bulks(*parts: Arg) -> bytes:
+    """``parts`` as RESP bulk strings (str as UTF-8, int in decimal), one after the other."""
+    out = []
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 def _tell(sent: _Sent, answer: Any) -> None:
