@@ -16,7 +16,7 @@ from django.db import connection as db_connection
 
 from taskgate.contract.keys import seq_key
 from taskgate.events import emit
-from taskgate.events.redis_client import ScriptRunner, result_redis
+from taskgate.events.redis_client import READ_AFTER, ScriptRunner, Superseded, result_redis
 from taskgate.models import Job, mark_finished, prepare_end_writes
 from taskgate.serve.celery_app import app
 from tests.support import Gateway
@@ -71,12 +71,38 @@ def test_runs_sent_without_waiting_are_answered_in_order_when_read(redis_url: st
     key = f"runner-{uuid.uuid4()}"
     answers: list[Any] = []
     runner.send([key], ["a"], answers.append)
-    assert answers == []  # not read yet: nothing waited for it
     runner.send([key], ["b"], answers.append)
-    assert answers == [[1, b"a"]]  # the earlier answer, read once the next run went out
+    assert answers == []  # not read yet: nothing waited for them
     runner.wait()
     assert answers == [[1, b"a"], [2, b"b"]]
     assert runner([key], ["c"]) == [3, b"c"]  # a waited run after them, on the same connection
+
+    # Past READ_AFTER unread runs, a send reads the answers of all but itself.
+    answers.clear()
+    for n in range(READ_AFTER + 1):
+        runner.send([key], [str(n)], answers.append)
+    assert answers == [[4 + n, str(n).encode()] for n in range(READ_AFTER)]
+    runner.wait()
+    assert answers[-1] == [4 + READ_AFTER, str(READ_AFTER).encode()]
+
+
+def test_a_lost_connection_sends_again_only_the_newest_run_of_each_key(redis_url: str) -> None:
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    first = _client_id(runner)
+    assert result_redis().client_kill_filter(_id=str(first)) == 1
+    answers: list[Any] = []
+    # Sent on the connection Redis dropped: found out at a later send or at the read, then
+    # sent again on a new one.
+    runner.send([key], ["x1"], answers.append, key="job")
+    runner.send([key], ["x2"], answers.append, key="job")  # supersedes x1
+    runner.send([key], ["y"], answers.append)  # no key: never superseded
+    runner.wait()
+    assert len(answers) == 3
+    assert isinstance(answers[0], Superseded)
+    assert answers[1:] == [[1, b"x2"], [2, b"y"]]  # x1 never ran
+    assert int(result_redis().get(key) or 0) == 2
+    assert _client_id(runner) != first
 
 
 def test_runs_sent_without_waiting_survive_a_lost_script_and_a_lost_connection(

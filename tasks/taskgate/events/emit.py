@@ -24,7 +24,7 @@ from taskgate.contract.wire import JsonObject, dumps, encode_frame, now_ts
 from taskgate.events import stage_times
 from taskgate.events.layer_pipeline import DirectRoute
 from taskgate.events.publisher import publisher
-from taskgate.events.redis_client import Prepared, ScriptRunner, result_redis
+from taskgate.events.redis_client import Prepared, ScriptRunner, Superseded, result_redis
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,9 @@ def store_and_emit(
         telemetry.inject(carrier)
         head = route.message_head(carrier.get(telemetry.TRACEPARENT))
         on_answer = functools.partial(_stored, job_id, template.worker, progress, sent, True)
-        store_script.send_prepared(template.prepared, (head, last, tail), on_answer)
+        # A job's newer progress supersedes its older (should runs be sent again).
+        key = job_id if progress is not None else None
+        store_script.send_prepared(template.prepared, (head, last, tail), on_answer, key)
     else:
         answer = store_script.run_prepared(template.prepared, (b"", last, tail))
         seq = _stored(job_id, template.worker, progress, sent, False, answer)
@@ -229,6 +231,9 @@ def _stored(
     """Log the store script's answer for the job's running state (``progress`` None) or
     progress: its seq if it was stored."""
     state = "running" if progress is None else "progress"
+    if isinstance(answer, Superseded):
+        logger.debug("job=%s state=%s superseded by a newer one", job_id, state)
+        return None
     if isinstance(answer, Exception):
         logger.warning("job=%s state=%s could not be stored: %r", job_id, state, answer)
         return None

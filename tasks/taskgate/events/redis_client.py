@@ -57,6 +57,15 @@ class _Sent:
     count: int
     packed: bytes  # the run's keys and arguments, packed (without EVALSHA and the digest)
     on_answer: OnAnswer
+    key: str | None = None  # a later run with the same key supersedes this one
+
+
+# Answers are read once more runs than this are unread: 32 answers are some 200 bytes.
+READ_AFTER = 32
+
+
+class Superseded(Exception):
+    """The run was not sent again: a later run with the same key was (its newer state)."""
 
 
 class ScriptRunner:
@@ -70,11 +79,19 @@ class ScriptRunner:
     round 3), and the connection's own packing and reading again more than this (round 5).
     Runs are serialised by a lock (a coalescing timer and the job's thread may both store).
 
-    :meth:`send` does not wait for the answer: it is read after the next run is sent (or by
-    :meth:`wait`), by when it has long arrived. A process that waits for it is woken by
-    Redis in the same instant as the gateway the script published to, and on two cores the
-    two then take turns (docs/benchmarks.md, round 4). Runs reach Redis in the order they
-    were sent, on the one connection, whether their answers are read or not.
+    :meth:`send` does not wait for the answer: answers are read once more than
+    :data:`READ_AFTER` runs are unread (after that send, so the newest is not waited for), or
+    by :meth:`wait`. A process that waits for an answer is woken by Redis in the same instant
+    as the gateway the script published to, and on two cores the two then take turns
+    (docs/benchmarks.md, round 4); reading the one before after each send was still work on
+    the way of every push (round 5). Runs reach Redis in the order they were sent, on the
+    one connection, whether their answers are read or not; the script is loaded when the
+    connection is made, so a run by its digest is not refused for a script not yet loaded.
+
+    A run sent with a ``key`` is superseded by a later run with the same key (a job's newer
+    progress): when runs must be sent again (the connection was lost before their answers
+    were read, or Redis forgot the script), only the newest of each key is, and the others
+    are told :class:`Superseded`.
     """
 
     def __init__(self, source: str) -> None:
@@ -108,24 +125,38 @@ class ScriptRunner:
             raise answer
         return answer
 
-    def send(self, keys: Sequence[Arg], args: Sequence[Arg], on_answer: OnAnswer) -> None:
+    def send(
+        self,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        on_answer: OnAnswer,
+        key: str | None = None,
+    ) -> None:
         """Run without waiting: ``on_answer`` gets the answer (or the run's error) when it is
         read. A connection lost before it was read runs it again on a new one, as
-        :meth:`__call__` would; a script Redis forgot is sent again with EVAL."""
-        self.send_prepared(self.prepare(keys, args), (), on_answer)
+        :meth:`__call__` would, unless a later run with the same ``key`` was sent; a script
+        Redis forgot is sent again with EVAL (the same)."""
+        self.send_prepared(self.prepare(keys, args), (), on_answer, key)
 
-    def send_prepared(self, prepared: Prepared, rest: Sequence[bytes], on_answer: OnAnswer) -> None:
+    def send_prepared(
+        self,
+        prepared: Prepared,
+        rest: Sequence[bytes],
+        on_answer: OnAnswer,
+        key: str | None = None,
+    ) -> None:
         """:meth:`send`, for a run of ``prepared`` and its last arguments ``rest``."""
-        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), on_answer)
+        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), on_answer, key)
         with self._lock:
             try:
                 self._connected()
                 self._unread.append(sent)
                 self._write(sent, self._by_digest)
-            except OSError:
+            except (OSError, redis.ConnectionError):
                 self._run_again()
                 return
-            self._read(leave=1)  # the earlier answers: after the send, not before it
+            if len(self._unread) > READ_AFTER:
+                self._read(leave=1)  # the earlier answers: after the send, not before it
 
     def wait(self) -> None:
         """Read the answer of every run sent so far (each is stored or refused by then)."""
@@ -201,8 +232,7 @@ class ScriptRunner:
                 leave = 0
                 continue
             _tell(sent, answer)
-        for sent in forgotten:
-            _tell(sent, self._answer_of(sent))
+        self._send_again(forgotten)
 
     def _run_again(self) -> None:
         """The connection failed with runs whose answers were not read: each runs again on
@@ -210,8 +240,17 @@ class ScriptRunner:
         again = list(self._unread)
         self._unread.clear()
         self._drop()
-        for sent in again:
-            _tell(sent, self._answer_of(sent))
+        self._send_again(again)
+
+    def _send_again(self, runs: list[_Sent]) -> None:
+        """Run ``runs`` again, in order, each waited for; of the runs with one key only the
+        last."""
+        last = {sent.key: sent for sent in runs if sent.key is not None}
+        for sent in runs:
+            if sent.key is not None and last[sent.key] is not sent:
+                _tell(sent, Superseded(f"a later run of {sent.key} was sent again"))
+            else:
+                _tell(sent, self._answer_of(sent))
 
     def _answer_of(self, sent: _Sent) -> Any:
         try:
@@ -234,6 +273,9 @@ class ScriptRunner:
             # it to its default address, not to the one Sentinel names.
             connection.connect()
             self._connection, self._pid = connection, os.getpid()
+            # Loaded first: runs by its digest are not read at once (READ_AFTER).
+            connection.send_command("SCRIPT", "LOAD", self._source)
+            connection.read_response()
             # Written and read here from now on: redis-py has read the handshake's answers.
             self._sock = connection._sock
 
