@@ -47,9 +47,9 @@ class ProgressReporter:
         self._job_id = str(request.id)
         self._min_interval = min_interval
         self._lock = threading.Lock()
-        self._pending: JsonObject | None = None
-        self._pending_ts = ""  # when the job reported the pending progress: its event's ts
-        self._pending_at = 0.0  # when the pending progress was reported (monotonic)
+        # The newest report not sent yet: current, total, message, unit, and when the job
+        # reported it (its event's ts, and monotonic time).
+        self._pending: tuple[float, float | None, str, str | None, str, float] | None = None
         self._rates = RateEstimator(time.monotonic())
         self._last_sent = float("-inf")
         self._timer: threading.Timer | None = None
@@ -60,19 +60,17 @@ class ProgressReporter:
         self, current: float, total: float | None, message: str = "", unit: str | None = None
     ) -> None:
         reported = now_ts()  # the moment the job reported it (PROTOCOL.md: ``ts``)
-        progress = make_progress(current, total, message)
-        if unit:
-            progress["unit"] = unit
+        now = time.monotonic()
         with self._lock:
             if self._closed:
                 return
             if self._pending is not None:
                 self.coalesced += 1
-            self._pending, self._pending_ts = progress, reported
-            self._pending_at = time.monotonic()
-            wait = self._last_sent + self._min_interval - time.monotonic()
+            # Kept as given: the progress object is made once it is sent.
+            self._pending = (current, total, message, unit, reported, now)
+            wait = self._last_sent + self._min_interval - now
             if wait <= 0:
-                self._send_locked()
+                self._send_locked(now)
             elif self._timer is None:
                 self._timer = threading.Timer(wait, self._on_timer)
                 self._timer.daemon = True
@@ -86,7 +84,7 @@ class ProgressReporter:
                 self._timer.cancel()
                 self._timer = None
             if self._pending is not None:
-                self._send_locked()
+                self._send_locked(time.monotonic())
             self._closed = True
             coalesced = self.coalesced
         try:
@@ -99,21 +97,26 @@ class ProgressReporter:
         with self._lock:
             self._timer = None
             if self._pending is not None and not self._closed:
-                self._send_locked()
+                self._send_locked(time.monotonic())
 
-    def _send_locked(self) -> None:
-        progress, self._pending = self._pending, None
-        self._last_sent = time.monotonic()
-        if progress is None:
+    def _send_locked(self, now: float) -> None:
+        pending, self._pending = self._pending, None
+        self._last_sent = now
+        if pending is None:
             return
-        estimate = self._rates.update(self._pending_at, progress["current"], progress["total"])
-        progress.update(rate=estimate.rate, eta=estimate.eta, interval=estimate.interval)
+        current, total, message, unit, reported, at = pending
+        progress = make_progress(current, total, message)
+        if unit:
+            progress["unit"] = unit
+        progress["rate"], progress["eta"], progress["interval"] = self._rates.update(
+            at, current, total
+        )
         try:
             if self._send is not None:
-                self._send(progress, self._pending_ts)
+                self._send(progress, reported)
             else:
                 store_and_emit(
-                    self._task, self._request, "PROGRESS", progress=progress, ts=self._pending_ts
+                    self._task, self._request, "PROGRESS", progress=progress, ts=reported
                 )
         except Exception:
             # Progress is advisory: a Redis hiccup must not fail the job itself.

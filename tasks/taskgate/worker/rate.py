@@ -12,7 +12,7 @@ reports (a plain moving average); the gateway's stalled check compares silence a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Seconds of history the rate mostly reflects.
 TAU = 10.0
@@ -20,8 +20,10 @@ TAU = 10.0
 INTERVAL_WEIGHT = 0.3
 
 
-@dataclass(frozen=True, slots=True)
-class Estimate:
+class Estimate(NamedTuple):
+    """A named tuple: made on every sent report (a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``)."""
+
     rate: float | None  # units of ``current`` per second
     eta: float | None  # seconds until ``current`` reaches ``total``
     interval: float | None  # usual seconds between two reports
@@ -59,11 +61,7 @@ class RateEstimator:
         eta: float | None = None
         if rate is not None and rate > 0 and total is not None:
             eta = max(0.0, total - current) / rate
-        return Estimate(
-            rate=_round(rate, 3),
-            eta=_round(eta, 1),
-            interval=_round(self._interval, 3),
-        )
+        return Estimate(_round(rate, 3), _round(eta, 1), _round(self._interval, 3))
 
 
 def _round(value: float | None, digits: int) -> float | None:
