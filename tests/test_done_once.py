@@ -6,6 +6,7 @@ forgot is sent again, a connection Redis dropped is made again), the cached meta
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from celery.app.task import Context
 from django.db import connection as db_connection
 
 from taskgate.contract.keys import seq_key
-from taskgate.events import emit
+from taskgate.events import emit, redis_client
 from taskgate.events.redis_client import READ_AFTER, ScriptRunner, Superseded, result_redis
 from taskgate.models import Job, mark_finished, prepare_end_writes
 from taskgate.serve.celery_app import app
@@ -84,6 +85,33 @@ def test_runs_sent_without_waiting_are_answered_in_order_when_read(redis_url: st
     assert answers == [[4 + n, str(n).encode()] for n in range(READ_AFTER)]
     runner.wait()
     assert answers[-1] == [4 + READ_AFTER, str(READ_AFTER).encode()]
+
+
+def test_answers_older_than_read_within_are_read_at_the_next_send(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_client, "READ_WITHIN", 0.05)
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    answers: list[Any] = []
+    runner.send([key], ["a"], answers.append)
+    runner.send([key], ["b"], answers.append)
+    assert answers == []
+    time.sleep(0.1)  # the oldest unread is now older than READ_WITHIN
+    runner.send([key], ["c"], answers.append)
+    assert answers == [[1, b"a"], [2, b"b"]]
+
+
+def test_runs_a_forgotten_script_refused_are_all_sent_again(redis_url: str) -> None:
+    runner = ScriptRunner(_COUNTER)
+    key = f"runner-{uuid.uuid4()}"
+    runner.connect()
+    result_redis().script_flush()
+    answers: list[Any] = []
+    for step in ("p1", "p2", "p3"):
+        runner.send([key], [step], answers.append, key="job")  # refused: none of them ran
+    runner.wait()
+    assert answers == [[1, b"p1"], [2, b"p2"], [3, b"p3"]]  # each, in order, not superseded
 
 
 def test_a_lost_connection_sends_again_only_the_newest_run_of_each_key(redis_url: str) -> None:

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,10 +59,14 @@ class _Sent:
     packed: bytes  # the run's keys and arguments, packed (without EVALSHA and the digest)
     on_answer: OnAnswer
     key: str | None = None  # a later run with the same key supersedes this one
+    at: float = 0.0  # when it was sent (monotonic)
 
 
-# Answers are read once more runs than this are unread: 32 answers are some 200 bytes.
+# Answers are read once more runs than this are unread (32 answers are some 200 bytes), or
+# once the oldest unread was sent this many seconds ago: a script Redis forgot (SCRIPT FLUSH)
+# refuses every run until an answer says so, and the runs refused are then sent again.
 READ_AFTER = 32
+READ_WITHIN = 1.0
 
 
 class Superseded(Exception):
@@ -80,18 +85,19 @@ class ScriptRunner:
     Runs are serialised by a lock (a coalescing timer and the job's thread may both store).
 
     :meth:`send` does not wait for the answer: answers are read once more than
-    :data:`READ_AFTER` runs are unread (after that send, so the newest is not waited for), or
-    by :meth:`wait`. A process that waits for an answer is woken by Redis in the same instant
-    as the gateway the script published to, and on two cores the two then take turns
-    (docs/benchmarks.md, round 4); reading the one before after each send was still work on
-    the way of every push (round 5). Runs reach Redis in the order they were sent, on the
-    one connection, whether their answers are read or not; the script is loaded when the
-    connection is made, so a run by its digest is not refused for a script not yet loaded.
+    :data:`READ_AFTER` runs are unread or the oldest unread is :data:`READ_WITHIN` seconds
+    old (after that send, so the newest is not waited for), or by :meth:`wait`. A process
+    that waits for an answer is woken by Redis in the same instant as the gateway the script
+    published to, and on two cores the two then take turns (docs/benchmarks.md, round 4);
+    reading the one before after each send was still work on the way of every push (round
+    5). Runs reach Redis in the order they were sent, on the one connection, whether their
+    answers are read or not; the script is loaded when the connection is made, so a run by
+    its digest is not refused for a script not yet loaded.
 
     A run sent with a ``key`` is superseded by a later run with the same key (a job's newer
-    progress): when runs must be sent again (the connection was lost before their answers
-    were read, or Redis forgot the script), only the newest of each key is, and the others
-    are told :class:`Superseded`.
+    progress): when the connection was lost before their answers were read, runs are sent
+    again but only the newest of each key, and the others are told :class:`Superseded`.
+    Runs refused because Redis forgot the script are all sent again (none of them ran).
     """
 
     def __init__(self, source: str) -> None:
@@ -146,7 +152,8 @@ class ScriptRunner:
         key: str | None = None,
     ) -> None:
         """:meth:`send`, for a run of ``prepared`` and its last arguments ``rest``."""
-        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), on_answer, key)
+        now = time.monotonic()
+        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), on_answer, key, now)
         with self._lock:
             try:
                 self._connected()
@@ -155,7 +162,7 @@ class ScriptRunner:
             except (OSError, redis.ConnectionError):
                 self._run_again()
                 return
-            if len(self._unread) > READ_AFTER:
+            if len(self._unread) > READ_AFTER or now - self._unread[0].at > READ_WITHIN:
                 self._read(leave=1)  # the earlier answers: after the send, not before it
 
     def wait(self) -> None:
@@ -227,24 +234,23 @@ class ScriptRunner:
             self._unread.popleft()
             if isinstance(answer, _NoScript):
                 # Redis lost its scripts (SCRIPT FLUSH): every run sent after this one was
-                # refused too. Once all their answers are read, they run again, in order.
+                # refused too, none of them ran. Once all their answers are read, they run
+                # again, in order, every one.
                 forgotten.append(sent)
                 leave = 0
                 continue
             _tell(sent, answer)
-        self._send_again(forgotten)
+        for sent in forgotten:
+            _tell(sent, self._answer_of(sent))
 
     def _run_again(self) -> None:
         """The connection failed with runs whose answers were not read: each runs again on
-        a new connection (at least once, as a lost answer is retried by :meth:`__call__`)."""
-        again = list(self._unread)
+        a new connection, waited for (at least once, as a lost answer is retried by
+        :meth:`__call__`), but of the runs with one key only the last: the others may have
+        run, and running them again would store older states after newer ones."""
+        runs = list(self._unread)
         self._unread.clear()
         self._drop()
-        self._send_again(again)
-
-    def _send_again(self, runs: list[_Sent]) -> None:
-        """Run ``runs`` again, in order, each waited for; of the runs with one key only the
-        last."""
         last = {sent.key: sent for sent in runs if sent.key is not None}
         for sent in runs:
             if sent.key is not None and last[sent.key] is not sent:
