@@ -216,3 +216,48 @@ def test_a_hub_on_a_layer_that_is_not_a_pub_sub_one_reads_through_the_layer() ->
 
         asyncio.run(run())
     assert socket.offered == [{"event": "progress", "job_id": job_id, "seq": 3}]
+
+
+def test_a_delivery_is_handed_on_in_its_turn_and_its_books_kept_after_the_loop_slept() -> None:
+    """The client written to may run on the gateway's core only once the gateway sleeps: the
+    counters, the delay histogram and the log line wait for that (``BOOKS_DELAY``)."""
+    from django.test import override_settings
+
+    from taskgate.contract.wire import now_ts
+    from taskgate.delivery.hub import BOOKS_DELAY, Hub
+
+    offered: list[dict[str, object]] = []
+
+    class Socket:
+        def offer(self, job_id: str, event: dict[str, object], frame: bytes | None) -> None:
+            offered.append(event)
+
+    memory = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with override_settings(CHANNEL_LAYERS=memory):
+        hub = Hub()
+        job_id = "books-job"
+
+        async def run() -> float:
+            loop = asyncio.get_running_loop()
+            kept: asyncio.Future[float] = loop.create_future()
+            keep = hub.keep_books
+
+            def keep_and_tell() -> None:
+                keep()
+                kept.set_result(loop.time())
+
+            hub.keep_books = keep_and_tell  # type: ignore[method-assign]
+            hub.watchers[job_id] = {Socket()}  # type: ignore[arg-type]
+            event = {"event": "progress", "job_id": job_id, "seq": 4, "ts": now_ts()}
+            delivered_at = loop.time()
+            hub.deliver(job_id, event, "push")
+            assert offered == [event]  # handed on in the delivery's own turn
+            assert hub.seen(job_id) == 4  # what the fallback skips: at once
+            assert hub.delivered["push"] == 0  # the books wait
+            async with asyncio.timeout(10):
+                at = await kept
+            assert hub.delivered["push"] == 1
+            return at - delivered_at
+
+        waited = asyncio.run(run())
+    assert waited >= BOOKS_DELAY * 0.9  # after the loop slept, not in the same turn

@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.layers import get_channel_layer
 
@@ -41,6 +41,21 @@ from taskgate.events.layer_pipeline import (
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
+# Seconds the books of a delivery wait, so that the process sleeps first. On the 2-core VM a
+# delivery's client was woken on the gateway's own core and ran only once the gateway's
+# books were done: 0.05 ms of the light load's p50 (docs/benchmarks.md, round 5).
+BOOKS_DELAY = 0.001
+
+
+class _Entry(NamedTuple):
+    """One delivery, for the books."""
+
+    job_id: str
+    event: JsonObject
+    path: str
+    arrived: float
+    written: float
+    new: bool  # the newest state of its job this process has handed on
 
 
 class Hub:
@@ -62,6 +77,7 @@ class Hub:
         # The highest seq handed to each watched job's local watchers. It makes one log line
         # per state change and process, and lets the fallback skip states already pushed.
         self._seen: dict[str, int] = {}
+        self._books: list[_Entry] = []  # delivered, not yet counted (keep_books)
 
     # --- watchers ----------------------------------------------------------------------
     async def add(self, job_id: str, watcher: Watcher) -> None:
@@ -118,18 +134,33 @@ class Hub:
                 frame = encode_frame(event)  # once for every local watcher
         for conn in list(conns):
             conn.offer(job_id, event, frame)
-        # The books after the sockets: they were a fifth of an event's time in the gateway.
         written = time.time()
-        self.delivered[path] += 1
-        observe_delay(path, event.get("ts"), arrived)
         seq = event.get("seq")
-        if isinstance(seq, int):
-            if seq > self._seen.get(job_id, -1):
-                self._seen[job_id] = seq
-                _log(job_id, event, seq, path)
-            if stage_times.active():
-                # Arrived, and handed to the last local socket (written, or queued if full).
-                stage_times.mark(f"gateway-{path}", job_id, seq, arrived, written)
+        new = False
+        if isinstance(seq, int) and seq > self._seen.get(job_id, -1):
+            self._seen[job_id] = seq
+            new = True
+        # The books (counters, the delay histogram, the log line) once this process has
+        # slept: the client written to may be woken on this process's core, and waits for it.
+        self._books.append(_Entry(job_id, event, path, arrived, written, new))
+        if len(self._books) == 1:
+            asyncio.get_running_loop().call_later(BOOKS_DELAY, self.keep_books)
+
+    def keep_books(self) -> None:
+        """Count, time and log what was handed to watchers since the last call."""
+        books, self._books = self._books, []
+        for entry in books:
+            self.delivered[entry.path] += 1
+            observe_delay(entry.path, entry.event.get("ts"), entry.arrived)
+            seq = entry.event.get("seq")
+            if isinstance(seq, int):
+                if entry.new:
+                    _log(entry.job_id, entry.event, seq, entry.path)
+                if stage_times.active():
+                    # Arrived, and handed to the last local socket (written, or queued).
+                    stage_times.mark(
+                        f"gateway-{entry.path}", entry.job_id, seq, entry.arrived, entry.written
+                    )
 
     async def announce(self, job_id: str, event: JsonObject, path: str) -> None:
         """An event the gateway made itself: to local watchers now, and to other processes."""
@@ -149,6 +180,7 @@ class Hub:
             self._receiver = asyncio.get_running_loop().create_task(self._receive_loop())
 
     async def stop(self) -> None:
+        self.keep_books()
         if self._subscriber is not None:
             self._subscriber.close()
         if self._receiver is not None:
