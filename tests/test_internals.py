@@ -106,3 +106,36 @@ def test_the_plain_msgpack_serializer_is_used_as_msgpack_itself() -> None:
 
     prefixed = Layer(MsgPackSerializer(random_prefix_length=4))
     assert layer_pipeline.message_codec(prefixed) == (prefixed.serialize, prefixed.deserialize)
+
+
+def test_a_layer_message_is_read_as_a_job_event_only_when_well_formed() -> None:
+    pushed = layer_pipeline.pushed_event
+    frame = b'{"event":"progress","job_id":"j","seq":3,"ts":"t","progress":{}}'
+    got = pushed({"type": "job.frame", "frame": frame, "traceparent": "00-ab-cd-01"})
+    assert got is not None
+    assert got.event["seq"] == 3
+    assert got.frame is frame  # written to sockets as it came
+    assert got.traceparent == "00-ab-cd-01"
+    event = {"event": "success", "job_id": "j", "seq": 4}
+    assert pushed({"type": "job.event", "event": event}) == (event, None, None)
+    for bad in (
+        {"type": "job.frame", "frame": b"not json"},
+        {"type": "job.frame", "frame": b'{"seq": 3}'},  # no job_id
+        {"type": "job.frame", "frame": "a str, not bytes"},
+        {"type": "job.event", "event": ["not", "an", "object"]},
+        {"type": "taskgate.probe", "nonce": "x"},
+        ["not", "a", "message"],
+    ):
+        assert pushed(bad) is None
+
+
+def test_the_frame_message_head_is_msgpack_of_the_message_up_to_its_frame() -> None:
+    frame = b'{"event":"progress"}'
+    for traceparent in (None, "00-ab-cd-01"):
+        head = layer_pipeline.message_head(traceparent)
+        # What the store script appends: msgpack's binary of the frame's size, then the frame.
+        message = msgpack.unpackb(head + bytes((0xC4, len(frame))) + frame)
+        expected: dict[str, object] = {"type": "job.frame", "frame": frame}
+        if traceparent is not None:
+            expected["traceparent"] = traceparent
+        assert message == expected

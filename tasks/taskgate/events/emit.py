@@ -194,7 +194,7 @@ def store_and_emit(
     sent = time.time()
     if route is not None:
         # The script pushes it (with the span's traceparent, tracing on); its answer (the
-        # seq) is read after the next run goes out.
+        # seq) is read later, with others (ScriptRunner.send).
         carrier: JsonObject = {}
         telemetry.inject(carrier)
         head = route.message_head(carrier.get(telemetry.TRACEPARENT))

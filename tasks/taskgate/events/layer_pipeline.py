@@ -16,8 +16,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import SplitResult, urlsplit
 
 import msgpack
@@ -156,10 +155,10 @@ def message_head(traceparent: str | None) -> bytes:
 FRAME_MESSAGE = "job.frame"
 
 
-@dataclass(frozen=True, slots=True)
-class Pushed:
+class Pushed(NamedTuple):
     """A job event as a layer message carried it: the event, and the frame it came as (the
-    store script's push) with its worker span's ``traceparent`` (tracing on)."""
+    store script's push) with its worker span's ``traceparent`` (tracing on). A named tuple:
+    one is made per pushed event, in the gateway's reader."""
 
     event: JsonObject
     frame: bytes | None = None
@@ -174,10 +173,12 @@ def pushed_event(message: object) -> Pushed | None:
     kind = message.get("type")
     if kind == FRAME_MESSAGE:
         frame = message.get("frame")
+        if not isinstance(frame, bytes):
+            return None
         try:
-            event = orjson.loads(frame) if isinstance(frame, bytes) else None
+            event = orjson.loads(frame)
         except orjson.JSONDecodeError:
-            logger.warning("a pushed frame is not JSON: %r", frame[:80] if frame else frame)
+            logger.warning("a pushed frame is not JSON: %r", frame[:80])
             return None
         traceparent = message.get("traceparent")
         if _is_event(event):

@@ -278,12 +278,15 @@ class ScriptRunner:
             # Connected here, as the pool does: a command on a new connection would connect
             # it to its default address, not to the one Sentinel names.
             connection.connect()
-            self._connection, self._pid = connection, os.getpid()
-            # Loaded first: runs by its digest are not read at once (READ_AFTER).
-            connection.send_command("SCRIPT", "LOAD", self._source)
-            connection.read_response()
+            try:
+                # Loaded first: runs by its digest are not read at once (READ_AFTER).
+                connection.send_command("SCRIPT", "LOAD", self._source)
+                connection.read_response()
+            except BaseException:
+                connection.disconnect()
+                raise
             # Written and read here from now on: redis-py has read the handshake's answers.
-            self._sock = connection._sock
+            self._connection, self._sock, self._pid = connection, connection._sock, os.getpid()
 
 
 class _NoScript(Exception):
