@@ -47,9 +47,9 @@ class ProgressReporter:
         self._job_id = str(request.id)
         self._min_interval = min_interval
         self._lock = threading.Lock()
-        # The newest report not sent yet: current, total, message, unit, and when the job
-        # reported it (its event's ts, and monotonic time).
-        self._pending: tuple[float, float | None, str, str | None, str, float] | None = None
+        # The newest progress not sent yet, and when the job reported it (its event's ts,
+        # and monotonic time).
+        self._pending: tuple[JsonObject, str, float] | None = None
         self._rates = RateEstimator(time.monotonic())
         self._last_sent = float("-inf")
         self._timer: threading.Timer | None = None
@@ -61,13 +61,15 @@ class ProgressReporter:
     ) -> None:
         reported = now_ts()  # the moment the job reported it (PROTOCOL.md: ``ts``)
         now = time.monotonic()
+        progress = make_progress(current, total, message)  # a bad value fails here, the caller's
+        if unit:
+            progress["unit"] = unit
         with self._lock:
             if self._closed:
                 return
             if self._pending is not None:
                 self.coalesced += 1
-            # Kept as given: the progress object is made once it is sent.
-            self._pending = (current, total, message, unit, reported, now)
+            self._pending = (progress, reported, now)
             wait = self._last_sent + self._min_interval - now
             if wait <= 0:
                 self._send_locked(now)
@@ -104,12 +106,9 @@ class ProgressReporter:
         self._last_sent = now
         if pending is None:
             return
-        current, total, message, unit, reported, at = pending
-        progress = make_progress(current, total, message)
-        if unit:
-            progress["unit"] = unit
+        progress, reported, at = pending
         progress["rate"], progress["eta"], progress["interval"] = self._rates.update(
-            at, current, total
+            at, progress["current"], progress["total"]
         )
         try:
             if self._send is not None:
