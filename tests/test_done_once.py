@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+import hiredis
 import pytest
 import redis
 from celery.app.task import Context
@@ -175,9 +176,22 @@ def _client_id_after_wait(runner: ScriptRunner) -> int:
     return _client_id(runner)
 
 
+def _sent_parts(template: Any) -> list[bytes]:
+    """What the template's runs send first, after the script: the number of keys, the four
+    keys, then the meta before and after its result, and the rest of the shared arguments."""
+    reader = hiredis.Reader()
+    reader.feed(template.prepared.packed)
+    parts: list[bytes] = []
+    while (part := reader.gets()) is not False:
+        parts.append(part)
+    return parts
+
+
 def _decoded(template: Any, result: Any) -> dict[str, Any]:
     """The meta a template makes around ``result``."""
-    text = template.meta_before + json.dumps(result) + template.meta_after
+    parts = _sent_parts(template)
+    assert parts[0] == b"4"
+    text = parts[5].decode() + json.dumps(result) + parts[6].decode()
     decoded: dict[str, Any] = json.loads(text)
     return decoded
 
@@ -193,8 +207,9 @@ def test_the_cached_meta_follows_its_request_and_children() -> None:
     assert meta["task_id"] == job_id
     assert meta["result"] == {"n": 1}
     assert meta["children"] == []
-    assert first.keys[0] == backend.get_key_for_task(job_id)
-    assert first.keys[1] == seq_key(job_id)
+    keys = _sent_parts(first)[1:3]
+    assert keys[0] == backend.get_key_for_task(job_id)
+    assert keys[1] == seq_key(job_id).encode()
 
     # A child added to the same request: the meta is made again and lists it.
     child = app.AsyncResult(f"{job_id}-child")

@@ -112,15 +112,12 @@ _EVENT_NAMES = {"STARTED": "running", "PROGRESS": "progress"}
 
 @dataclass(frozen=True)
 class _Template:
-    """What every run of one job in one state shares, packed once: Celery's encoded meta
-    around its result, the store script's keys, the states' time to live, the frame's text
-    before its seq, and where the script publishes it."""
+    """What every run of one job in one state shares, packed once (``prepared``): Celery's
+    encoded meta around its result, the store script's keys, the states' time to live, the
+    frame's text before its seq, and where the script publishes it."""
 
     request: Context
     children: int
-    meta_before: str
-    meta_after: str
-    keys: list[str | bytes]
     prepared: Prepared
     route: DirectRoute | None
     worker: str | None
@@ -157,7 +154,7 @@ def _template(backend: Any, request: Context, state: str, job_id: str) -> _Templ
     shared += [head, worker_json if state == "PROGRESS" else ""]
     shared.append(route.channel(job_id) if route is not None else "")
     prepared = store_script.prepare(keys, shared)
-    made = _Template(request, children, before, after, keys, prepared, route, worker, worker_json)
+    made = _Template(request, children, prepared, route, worker, worker_json)
     _templates[(job_id, state)] = made
     return made
 
