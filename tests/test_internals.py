@@ -139,3 +139,19 @@ def test_the_frame_message_head_is_msgpack_of_the_message_up_to_its_frame() -> N
         if traceparent is not None:
             expected["traceparent"] = traceparent
         assert message == expected
+
+
+@pytest.mark.parametrize("size", [0, 200, 255, 256, 65535, 65536, 70000])
+def test_a_frame_read_without_msgpack_is_the_frame_msgpack_reads(size: int) -> None:
+    """The gateway reads an untraced frame message by its known head; any other message (or
+    one cut short) is left to the layer's codec."""
+    frame = b"f" * size
+    message = msgpack.packb({"type": "job.frame", "frame": frame})  # bin 8, 16 or 32
+    assert layer_pipeline.plain_frame(message) == frame
+    assert layer_pipeline.plain_frame(message[:-1]) is None
+    assert layer_pipeline.plain_frame(message + b"x") is None
+    traced = msgpack.packb({"type": "job.frame", "traceparent": "00-ab-cd-01", "frame": frame})
+    assert layer_pipeline.plain_frame(traced) is None
+    event = {"type": "job.event", "event": {"seq": 1, "job_id": "j"}}
+    assert layer_pipeline.plain_frame(msgpack.packb(event)) is None
+    assert layer_pipeline.plain_frame(layer_pipeline.message_head(None)) is None

@@ -31,11 +31,14 @@ from taskgate.delivery.subscriber import Subscriber
 from taskgate.delivery.watcher import Watcher
 from taskgate.events import stage_times
 from taskgate.events.layer_pipeline import (
+    Pushed,
     group_channel,
     layer_prefix,
     message_codec,
+    plain_frame,
     plain_pubsub_address,
     pushed_event,
+    pushed_frame,
 )
 
 logger = logging.getLogger(__name__)
@@ -205,9 +208,17 @@ class Hub:
             return None
         logger.debug("pushes are read on the hub's own pub/sub connection to %s", address.hostname)
         deserialize = message_codec(self._layer)[1]  # a pub/sub layer's: it has one
+
+        def on_message(data: bytes) -> None:
+            frame = plain_frame(data)
+            if frame is None:
+                self._dispatch(deserialize(data))
+            else:
+                self._hand_on(pushed_frame(frame))
+
         return Subscriber(
             address,
-            lambda data: self._dispatch(deserialize(data)),
+            on_message,
             self._on_subscriber_lost,
             get_config().redis_connect_timeout,
         )
@@ -301,12 +312,16 @@ class Hub:
     def _dispatch(self, message: Any) -> None:
         pushed = pushed_event(message)
         if pushed is not None:
-            event = pushed.event
-            self.deliver(event["job_id"], event, "push", pushed.frame, pushed.traceparent)
+            self._hand_on(pushed)
         elif isinstance(message, dict) and message.get("type") == "taskgate.probe":
             waiter = self._probes.get(str(message.get("nonce")))
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+    def _hand_on(self, pushed: Pushed | None) -> None:
+        if pushed is not None:
+            event = pushed.event
+            self.deliver(event["job_id"], event, "push", pushed.frame, pushed.traceparent)
 
 
 def _log(job_id: str, event: JsonObject, seq: int, path: str) -> None:

@@ -151,17 +151,22 @@ class ScriptRunner:
         on_answer: OnAnswer,
         key: str | None = None,
     ) -> None:
-        """:meth:`send`, for a run of ``prepared`` and its last arguments ``rest``."""
-        now = time.monotonic()
-        sent = _Sent(prepared.count + len(rest), _packed(prepared, rest), on_answer, key, now)
+        """:meth:`send`, for a run of ``prepared`` and its last arguments ``rest``.
+
+        The run is written first and its books (:class:`_Sent`, the time) made after: after
+        100 ms idle each step on the way costs tens of microseconds (docs/benchmarks.md,
+        round 6)."""
+        count, packed = prepared.count + len(rest), _packed(prepared, rest)
         with self._lock:
             try:
                 self._connected()
-                self._unread.append(sent)
-                self._write(sent, self._by_digest)
+                self._write(count, packed, self._by_digest)
             except (OSError, redis.ConnectionError):
+                self._unread.append(_Sent(count, packed, on_answer, key, time.monotonic()))
                 self._run_again()
                 return
+            now = time.monotonic()
+            self._unread.append(_Sent(count, packed, on_answer, key, now))
             if len(self._unread) > READ_AFTER or now - self._unread[0].at > READ_WITHIN:
                 self._read(leave=1)  # the earlier answers: after the send, not before it
 
@@ -175,11 +180,11 @@ class ScriptRunner:
         with self._lock:
             self._connected()
 
-    def _write(self, sent: _Sent, name: bytes) -> None:
+    def _write(self, count: int, packed: bytes, name: bytes) -> None:
         sock = self._sock
         if sock is None:
             raise ConnectionError("not connected")
-        sock.sendall(b"*%d\r\n%b%b" % (sent.count + 2, name, sent.packed))
+        sock.sendall(b"*%d\r\n%b%b" % (count + 2, name, packed))
 
     def _answer(self) -> Any:
         """The next answer on the connection (a Redis error as ``redis.ResponseError``, or
@@ -204,10 +209,10 @@ class ScriptRunner:
         for attempt in (1, 2):
             try:
                 self._connected()
-                self._write(sent, self._by_digest)
+                self._write(sent.count, sent.packed, self._by_digest)
                 answer = self._answer()
                 if isinstance(answer, _NoScript):
-                    self._write(sent, self._by_source)
+                    self._write(sent.count, sent.packed, self._by_source)
                     answer = self._answer()
                 return answer
             except OSError as exc:
