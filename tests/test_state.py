@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import random
+import re
+
 from taskgate.contract.meta import state_from_meta
 from taskgate.contract.states import State
-from taskgate.contract.wire import make_progress, parse_ts
+from taskgate.contract.wire import make_progress, now_ts, parse_ts, round_to
 
 
 def test_missing_meta_is_queued_with_the_counter_as_seq() -> None:
@@ -63,6 +67,26 @@ def test_progress_percent_is_clamped() -> None:
     assert make_progress(5, 4)["percent"] == 100.0
     assert make_progress(-1, 4)["percent"] == 0.0
     assert make_progress(1, 0)["percent"] == 0.0
+
+
+def test_progress_numbers_are_rounded_as_round_does_but_for_ties() -> None:
+    assert make_progress(1, 3)["percent"] == 33.33
+    assert make_progress(2, 3)["percent"] == 66.67
+    rng = random.Random(16)
+    for _ in range(20_000):
+        value = rng.random() * rng.choice([1.0, 100.0, 1e4, 1e9])
+        for digits in (0, 1, 2, 3):
+            scaled = value * 10**digits
+            if abs(scaled - math.floor(scaled) - 0.5) > 1e-6:  # not a tie
+                assert round_to(value, digits) == round(value, digits)
+    assert round_to(1e300, 3) == 1e300
+    assert round_to(math.inf, 1) == math.inf
+    assert math.isnan(round_to(math.nan, 2))
+
+
+def test_now_ts_is_utc_with_six_digits_of_microseconds() -> None:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", now_ts())
+    assert parse_ts(now_ts()) is not None
 
 
 def test_parse_ts_normalises_to_utc_microseconds() -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from taskgate.contract.wire import round_to
+
 # Seconds of history the rate mostly reflects.
 TAU = 10.0
 # Weight of the newest gap in ``interval``.
@@ -67,4 +69,4 @@ class RateEstimator:
 def _round(value: float | None, digits: int) -> float | None:
     if value is None or not math.isfinite(value):
         return None
-    return round(value, digits)
+    return round_to(value, digits)
