@@ -152,6 +152,10 @@ def test_a_frame_read_without_msgpack_is_the_frame_msgpack_reads(size: int) -> N
     assert layer_pipeline.plain_frame(message + b"x") is None
     traced = msgpack.packb({"type": "job.frame", "traceparent": "00-ab-cd-01", "frame": frame})
     assert layer_pipeline.plain_frame(traced) is None
+    # A head of the same length, with a binary where the frame's would be: not a frame.
+    other = msgpack.packb({"type": "job.other", "frame": frame})
+    assert len(other) == len(message)
+    assert layer_pipeline.plain_frame(other) is None
     event = {"type": "job.event", "event": {"seq": 1, "job_id": "j"}}
     assert layer_pipeline.plain_frame(msgpack.packb(event)) is None
     assert layer_pipeline.plain_frame(layer_pipeline.message_head(None)) is None
